@@ -1,0 +1,64 @@
+# CatChat: `make run` serves on http://127.0.0.1:8000 (HOST/PORT override), `make test` runs the
+# suite. Both create .venv and install the pinned requirements first. See .env.example.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Re-installs only when a requirements file changed since the last successful install.
+STAMP := $(VENV)/.requirements.stamp
+
+# Local development and tests: a dev-only SECRET_KEY is allowed. The environment wins.
+export DEBUG ?= true
+# HOST and PORT (where `make run` listens; default 127.0.0.1:8000) and PYTEST_ARGS reach the
+# commands from the environment or the command line: `make run PORT=8080`.
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint fmt superuser migrate clean
+
+help:
+	@echo "make run        serve on http://$${HOST:-127.0.0.1}:$${PORT:-8000}/ (embedded PostgreSQL unless DATABASE_URL)"
+	@echo "make test       the test suite (PYTEST_ARGS='-k chat -x' to narrow it)"
+	@echo "make lint       ruff check, ruff format --check, mypy"
+	@echo "make fmt        ruff --fix and ruff format"
+	@echo "make superuser  create an admin account"
+	@echo "make migrate    apply database migrations"
+	@echo "make venv       create .venv and install the pinned requirements"
+	@echo "make clean      stop the embedded database and delete var/ (its data included)"
+
+venv: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# `exec` so that signals reach the server itself (make forwards SIGTERM to its child; Ctrl-C
+# reaches the whole foreground process group anyway).
+run: venv
+	exec $(PY) -m catchat.serve
+
+test: venv
+	exec $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@# django-stubs loads the settings; with no DATABASE_URL that would start the embedded database,
+	@# and mypy leaves with os._exit, skipping the hook that stops it. The URL is never connected to.
+	DATABASE_URL=$${DATABASE_URL:-postgres://mypy@127.0.0.1:1/unused} $(VENV)/bin/mypy .
+
+fmt: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+superuser: venv
+	$(PY) manage.py createsuperuser
+
+migrate: venv
+	$(PY) manage.py migrate
+
+clean:
+	@if [ -x $(PY) ] && [ -d var/pgdata ]; then $(PY) -m catchat.embedded_db stop; fi
+	rm -rf var
