@@ -1,0 +1,228 @@
+"""The LLM gateway: the one module that talks to Mistral (and the only one importing its SDK).
+
+Callers describe a chat as a `ChatRequest` and iterate `stream_chat(request)`: an async generator
+of `Token` events ending with one `Finished`. Closing the generator early (stop) closes the
+upstream response. Every failure of the model, the network or the SDK comes out as `LLMError`
+with a stable `code`, so callers never see an SDK exception.
+
+Without `MISTRAL_API_KEY` the same interface is served by the offline brain (`catchat.offline`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import httpx2
+from django.conf import settings
+from mistralai.client import Mistral, errors
+from mistralai.client.utils import BackoffStrategy, RetryConfig
+
+from catchat import offline
+
+logger = logging.getLogger(__name__)
+
+Role = Literal["system", "user", "assistant"]
+LLMErrorCode = Literal[
+    "llm_auth", "rate_limited", "llm_unavailable", "llm_timeout", "llm_truncated", "llm_bad_request"
+]
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Persona:
+    """What the offline brain needs to stay in character (the system prompt carries the rest)."""
+
+    name: str
+    personality: str = ""
+    coat: str = ""
+    mood: str = "content"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    system: str
+    turns: list[Turn]
+    persona: Persona
+    max_tokens: int = 400
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    model: str
+    usage: dict[str, int] = field(default_factory=dict)
+    finish_reason: str = "stop"
+
+
+class LLMError(Exception):
+    """A model call that failed; `code` is stable, `retry_after` is seconds (429 only)."""
+
+    def __init__(self, code: LLMErrorCode, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.code: LLMErrorCode = code
+        self.retry_after = retry_after
+
+
+def llm_mode() -> Literal["mistral", "offline"]:
+    return "mistral" if settings.MISTRAL_API_KEY else "offline"
+
+
+def model_name() -> str:
+    return settings.MISTRAL_MODEL if llm_mode() == "mistral" else offline.MODEL_NAME
+
+
+# One client per event loop: an SDK client is bound to the loop it first ran on, and building
+# one costs ~65 ms (two HTTP clients with TLS contexts), far too much per message.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Mistral] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _client() -> Mistral:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = Mistral(
+            api_key=settings.MISTRAL_API_KEY,
+            server_url=settings.MISTRAL_SERVER_URL,
+            timeout_ms=settings.MISTRAL_TIMEOUT_MS,
+            retry_config=_retry_config(),
+        )
+        _clients[loop] = client
+    return client
+
+
+def _retry_config() -> RetryConfig | None:
+    if settings.MISTRAL_MAX_RETRIES <= 0:
+        return None
+    # Retried only before the stream starts (the SDK never retries a broken stream). 429 is left
+    # out on purpose: the SDK would sleep out a long Retry-After while the user stares at dots;
+    # we tell the user instead.
+    return RetryConfig(
+        "backoff",
+        BackoffStrategy(
+            initial_interval=250,
+            max_interval=2000,
+            exponent=2.0,
+            max_elapsed_time=250 * 2**settings.MISTRAL_MAX_RETRIES,
+            jitter_ms=100,
+        ),
+        retry_connection_errors=True,
+        status_codes_override=["500", "502", "503", "504"],
+    )
+
+
+async def close_clients() -> None:
+    """Close this loop's SDK client (process shutdown, end of a test)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.__aexit__(None, None, None)
+
+
+def stream_chat(request: ChatRequest) -> AsyncIterator[Token | Finished]:
+    if llm_mode() == "offline":
+        return _stream_offline(request)
+    return _stream_mistral(request)
+
+
+async def _stream_offline(request: ChatRequest) -> AsyncIterator[Token | Finished]:
+    persona = request.persona
+    said = offline.last_user_text([(t.role, t.content) for t in request.turns])
+    reply = offline.compose_reply(
+        name=persona.name,
+        personality=persona.personality,
+        mood=persona.mood,
+        last_user_text=said,
+        rng=random.Random(),  # noqa: S311 - variety, not security
+    )
+    count = 0
+    async for word in offline.stream_words(reply, settings.OFFLINE_WORD_DELAY_MS / 1000):
+        count += 1
+        yield Token(word)
+    prompt_tokens = sum(len(t.content.split()) for t in request.turns)
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": count,
+        "total_tokens": prompt_tokens + count,
+    }
+    yield Finished(model=offline.MODEL_NAME, usage=usage)
+
+
+async def _stream_mistral(request: ChatRequest) -> AsyncIterator[Token | Finished]:
+    messages = [{"role": "system", "content": request.system}]
+    messages += [{"role": t.role, "content": t.content} for t in request.turns]
+    finish_reason: str | None = None
+    usage: dict[str, int] = {}
+    model = settings.MISTRAL_MODEL
+    try:
+        response = await _client().chat.stream_async(
+            model=settings.MISTRAL_MODEL,
+            messages=messages,  # type: ignore[arg-type]
+            max_tokens=request.max_tokens,
+        )
+        async with response:
+            async for event in response:
+                chunk = event.data
+                model = chunk.model or model
+                if chunk.usage is not None:
+                    usage = {
+                        "prompt_tokens": chunk.usage.prompt_tokens or 0,
+                        "completion_tokens": chunk.usage.completion_tokens or 0,
+                        "total_tokens": chunk.usage.total_tokens or 0,
+                    }
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                content = choice.delta.content
+                if isinstance(content, str) and content:
+                    yield Token(content)
+                if choice.finish_reason is not None:
+                    finish_reason = str(choice.finish_reason)
+    except errors.SDKError as exc:
+        raise _from_status(exc.status_code, exc.headers.get("retry-after")) from exc
+    except errors.HTTPValidationError as exc:
+        raise LLMError("llm_bad_request", "Mistral rejected the request (422).") from exc
+    except errors.ResponseValidationError as exc:
+        raise LLMError("llm_unavailable", "Mistral sent a response of the wrong shape.") from exc
+    except httpx2.TimeoutException as exc:
+        raise LLMError("llm_timeout", "Mistral did not answer in time.") from exc
+    except httpx2.HTTPError as exc:  # connect errors, a stream cut mid-body, ...
+        raise LLMError("llm_unavailable", f"Network error talking to Mistral: {exc!r}") from exc
+    # A stream that ends without a finish_reason raises nothing in the SDK: it was cut short.
+    if finish_reason is None:
+        raise LLMError("llm_truncated", "Mistral's stream ended before the reply was finished.")
+    yield Finished(model=model, usage=usage, finish_reason=finish_reason)
+
+
+def _from_status(status: int, retry_after: str | None) -> LLMError:
+    if status in (401, 403):
+        return LLMError("llm_auth", f"Mistral refused our credentials ({status}).")
+    if status == 429:
+        return LLMError(
+            "rate_limited", "Mistral asked us to slow down (429).", _seconds(retry_after)
+        )
+    if 400 <= status < 500:
+        return LLMError("llm_bad_request", f"Mistral rejected the request ({status}).")
+    return LLMError("llm_unavailable", f"Mistral is unavailable ({status}).")
+
+
+def _seconds(value: str | None) -> int:
+    try:
+        return max(1, int(float(value or "")))
+    except ValueError:
+        return 30

@@ -1,0 +1,292 @@
+"""The streaming half of a chat turn: one task per reply, independent of any socket.
+
+`start_reply` runs the model in a task owned by this module (not by the socket that asked), so a
+reload or a closed tab does not end the reply. Frames go to the channel group of the (user, cat),
+so every open tab sees the same stream. Tokens are gathered for `CHAT_DELTA_WINDOW_MS` and cross
+the channel layer as one numbered `chat.delta` (STACK.md: a group message per token is 8-80x
+slower and channels_redis drops frames). The partial text is saved at most every
+`CHAT_SAVE_INTERVAL_MS`, so a reconnecting tab (or another process) can resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from catchat import llm
+from cats import frames, services
+from cats.models import Cat, Message
+
+logger = logging.getLogger(__name__)
+
+FRIENDLY_ERRORS: dict[str, str] = {
+    "rate_limited": "*curls up* I'm napping for a moment. Try again in a little while.",
+    "llm_auth": "*paws at a locked door* My thinking cap won't open. A human must find the key.",
+    "llm_unavailable": "*stares into the distance* I lost my train of thought. Try again?",
+    "llm_timeout": "*dozed off mid-thought* Sorry, that took too long. Try again?",
+    "llm_truncated": "*distracted by a moth* I didn't finish that thought. Try again?",
+    "llm_bad_request": "*tilts head* I got muddled. Try again?",
+    "server_error": "*knocks something over* Something went wrong on my side. Try again?",
+}
+
+
+def friendly_error(code: str) -> str:
+    return FRIENDLY_ERRORS.get(code, FRIENDLY_ERRORS["llm_unavailable"])
+
+
+def group_name(user_id: int, cat_id: int) -> str:
+    return f"cat.{user_id}.{cat_id}"
+
+
+async def send_to_group(group: str, frame: Any) -> None:
+    """Deliver a server frame to every open tab of that (user, cat)."""
+    layer = get_channel_layer()
+    assert layer is not None  # noqa: S101 - CHANNEL_LAYERS is always configured
+    await layer.group_send(group, {"type": "cat.frame", "frame": frame})
+
+
+@dataclass
+class ReplyJob:
+    cat_id: int
+    conversation_id: int
+    group: str
+    received_at: float  # monotonic time the user's message arrived
+    reply: Message | None = None
+    text: str = ""  # everything the model has said so far
+    published: str = ""  # the part of `text` already sent as deltas
+    seq: int = 0  # the last delta sent; `published` is exactly deltas 1..seq
+    first_token_at: float | None = None
+    finished: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+# Replies in flight in this process, by conversation: one at a time per conversation.
+_jobs: dict[int, ReplyJob] = {}
+
+
+def start_reply(*, cat: Cat, user_message: Message, received_at: float | None = None) -> None:
+    """Start the cat's reply to `user_message` in a task of its own.
+
+    Raises ChatInputError(`busy`) if this conversation already has a reply in flight.
+    """
+    conversation_id = user_message.conversation_id
+    if conversation_id in _jobs:
+        raise services.ChatInputError(
+            "busy", "The cat is still answering in this conversation: wait or stop it first."
+        )
+    job = ReplyJob(
+        cat_id=cat.pk,
+        conversation_id=conversation_id,
+        group=group_name(cat.owner_id, cat.pk),
+        received_at=received_at or time.monotonic(),
+    )
+    _jobs[conversation_id] = job  # reserved before any await: no double start
+    job.task = asyncio.create_task(_run(job, cat, user_message), name=f"reply-{conversation_id}")
+
+
+def is_busy(conversation_id: int | None) -> bool:
+    return conversation_id in _jobs
+
+
+def request_stop(*, cat: Cat, conversation_id: int) -> bool:
+    """Ask the reply in flight in that conversation to stop; False if there is none here."""
+    job = _jobs.get(conversation_id)
+    if job is None or job.cat_id != cat.pk:
+        return False
+    job.stop.set()
+    return True
+
+
+def in_flight(cat: Cat) -> list[frames.MessagePayload]:
+    """Replies this process is streaming for `cat`, text and `seq` consistent with each other."""
+    payloads = []
+    for job in _jobs.values():
+        if job.cat_id == cat.pk and job.reply is not None:
+            payload = frames.message_payload(job.reply)
+            payload["text"] = job.published
+            payload["seq"] = job.seq
+            payloads.append(payload)
+    return payloads
+
+
+async def wait_idle() -> None:
+    """Wait until every reply in flight in this process has finished (tests, shutdown)."""
+    while _jobs:
+        tasks = [job.task for job in list(_jobs.values()) if job.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _run(job: ReplyJob, cat: Cat, user_message: Message) -> None:
+    try:
+        await _generate(job, cat, user_message)
+    except Exception:
+        logger.exception("Reply in conversation %s failed", job.conversation_id)
+        await _fail_unexpectedly(job)
+    finally:
+        _jobs.pop(job.conversation_id, None)
+
+
+async def _generate(job: ReplyJob, cat: Cat, user_message: Message) -> None:
+    reply, request = await database_sync_to_async(services.reply_begin)(
+        cat=cat, user_message=user_message
+    )
+    job.reply = reply
+    await send_to_group(
+        job.group, {"type": "chat.started", "message": frames.message_payload(reply)}
+    )
+
+    publisher = asyncio.create_task(_publish(job))
+    pump = asyncio.create_task(_pump(job, llm.stream_chat(request)))
+    stopper = asyncio.create_task(job.stop.wait())
+    try:
+        await _stream(job, reply, pump, stopper, publisher)
+    finally:
+        for task in (publisher, pump, stopper):
+            task.cancel()
+
+
+async def _stream(
+    job: ReplyJob,
+    reply: Message,
+    pump: asyncio.Task[llm.Finished | None],
+    stopper: asyncio.Task[Any],
+    publisher: asyncio.Task[None],
+) -> None:
+    await asyncio.wait({pump, stopper}, return_when=asyncio.FIRST_COMPLETED)
+
+    status = Message.Status.COMPLETE
+    finished: llm.Finished | None = None
+    failure: llm.LLMError | None = None
+    if pump.done():
+        stopper.cancel()
+        try:
+            finished = pump.result()
+        except llm.LLMError as exc:
+            failure = exc
+    else:
+        # Cancelling the pump leaves the SDK's `async with`, which closes the upstream response.
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, llm.LLMError):
+            await pump
+        status = Message.Status.STOPPED
+    if failure is not None:
+        status = Message.Status.ERROR
+        logger.warning("LLM failure in conversation %s: %s", job.conversation_id, failure)
+
+    job.finished = True
+    job.changed.set()
+    await publisher
+
+    now = time.monotonic()
+    final = await database_sync_to_async(services.reply_finish)(
+        reply=reply,
+        text=job.published,
+        status=status,
+        seq=job.seq,
+        model=finished.model if finished else "",
+        usage=finished.usage if finished else None,
+        error_code=failure.code if failure else "",
+        latency_ms=round((now - job.received_at) * 1000),
+        ttft_ms=round((job.first_token_at - job.received_at) * 1000)
+        if job.first_token_at
+        else None,
+    )
+    detail = friendly_error(failure.code) if failure else ""
+    if failure is not None:
+        extra: dict[str, Any] = {"conversation": job.conversation_id, "message_id": reply.pk}
+        if failure.retry_after is not None:
+            extra["retry_after"] = failure.retry_after
+        await send_to_group(job.group, frames.error(failure.code, detail, **extra))  # type: ignore[arg-type]
+    await send_to_group(
+        job.group,
+        {"type": "chat.done", "message": frames.message_payload(final, error_detail=detail)},
+    )
+
+
+async def _pump(job: ReplyJob, stream: Any) -> llm.Finished | None:
+    finished = None
+    async for event in stream:
+        if isinstance(event, llm.Token):
+            if job.first_token_at is None:
+                job.first_token_at = time.monotonic()
+            job.text += event.text
+            job.changed.set()
+        else:
+            finished = event
+    return finished
+
+
+async def _publish(job: ReplyJob) -> None:
+    """Send what the model said as coalesced deltas: the first at once, then one per window."""
+    window = settings.CHAT_DELTA_WINDOW_MS / 1000
+    save_every = settings.CHAT_SAVE_INTERVAL_MS / 1000
+    last_save = time.monotonic()
+    while True:
+        await job.changed.wait()
+        job.changed.clear()
+        await _flush(job)
+        if job.finished:
+            await _flush(job)  # whatever arrived while the last delta was on its way
+            return
+        if time.monotonic() - last_save >= save_every and job.reply is not None:
+            last_save = time.monotonic()
+            await database_sync_to_async(services.reply_save_partial)(
+                reply_id=job.reply.pk, text=job.published, seq=job.seq
+            )
+        await asyncio.sleep(window)
+
+
+async def _flush(job: ReplyJob) -> None:
+    if len(job.text) == len(job.published) or job.reply is None:
+        return
+    chunk = job.text[len(job.published) :]
+    # Advance the snapshot before sending: a tab that joins now gets this text in `hello` and
+    # ignores the delta by its seq.
+    job.seq += 1
+    job.published = job.text
+    delta: frames.Delta = {
+        "type": "chat.delta",
+        "message_id": job.reply.pk,
+        "conversation": job.conversation_id,
+        "seq": job.seq,
+        "text": chunk,
+    }
+    await send_to_group(job.group, delta)
+
+
+async def _fail_unexpectedly(job: ReplyJob) -> None:
+    """A bug or a database fault: end the reply as `error` if we can, and tell the tabs."""
+    reply = job.reply
+    detail = friendly_error("server_error")
+    with contextlib.suppress(Exception):
+        if reply is not None:
+            reply = await database_sync_to_async(services.reply_finish)(
+                reply=reply,
+                text=job.published,
+                status=Message.Status.ERROR,
+                seq=job.seq,
+                error_code="server_error",
+            )
+    extra: dict[str, Any] = {"conversation": job.conversation_id}
+    if reply is not None:
+        extra["message_id"] = reply.pk
+    with contextlib.suppress(Exception):
+        await send_to_group(job.group, frames.error("server_error", detail, **extra))
+        if reply is not None:
+            await send_to_group(
+                job.group,
+                {
+                    "type": "chat.done",
+                    "message": frames.message_payload(reply, error_detail=detail),
+                },
+            )

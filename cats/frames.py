@@ -1,0 +1,159 @@
+"""The WebSocket contract, written down once (PRODUCT.md, "WebSocket").
+
+Client frames are validated against these shapes; server frames are built only through the
+helpers below, and the tests assert frames against the same definitions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from cats.models import Cat, Message
+
+# --- client to server -----------------------------------------------------------------------
+
+
+class ChatSend(TypedDict):
+    type: Literal["chat.send"]
+    conversation: int | None
+    text: str
+    client_id: str
+
+
+class ChatStop(TypedDict):
+    type: Literal["chat.stop"]
+    conversation: int
+
+
+class ChatRegenerate(TypedDict):
+    type: Literal["chat.regenerate"]
+    conversation: int
+
+
+class Ping(TypedDict):
+    type: Literal["ping"]
+
+
+CLIENT_TYPES = ("chat.send", "chat.stop", "chat.regenerate", "cat.action", "ping")
+
+# --- server to client -----------------------------------------------------------------------
+
+
+class MessagePayload(TypedDict):
+    id: int
+    conversation: int
+    role: Literal["user", "cat"]
+    text: str
+    status: str
+    created_at: str
+    client_id: NotRequired[str | None]
+    reply_to: NotRequired[int | None]
+    model: NotRequired[str]
+    usage: NotRequired[dict[str, int] | None]
+    mood: NotRequired[str | None]
+    memories_used: NotRequired[list[int]]
+    seq: NotRequired[int]
+    error: NotRequired[dict[str, str] | None]
+
+
+class Hello(TypedDict):
+    type: Literal["hello"]
+    cat: dict[str, Any]
+    state: dict[str, Any]
+    llm: Literal["mistral", "offline"]
+    in_flight: list[MessagePayload]
+
+
+class Accepted(TypedDict):
+    type: Literal["chat.accepted"]
+    client_id: str
+    message: MessagePayload
+
+
+class Started(TypedDict):
+    type: Literal["chat.started"]
+    message: MessagePayload
+
+
+class Delta(TypedDict):
+    type: Literal["chat.delta"]
+    message_id: int
+    conversation: int
+    seq: int
+    text: str
+
+
+class Done(TypedDict):
+    type: Literal["chat.done"]
+    message: MessagePayload
+
+
+class Error(TypedDict):
+    type: Literal["error"]
+    code: str
+    detail: str
+    retry_after: NotRequired[int]
+    client_id: NotRequired[str]
+    conversation: NotRequired[int]
+    message_id: NotRequired[int]
+
+
+class Pong(TypedDict):
+    type: Literal["pong"]
+
+
+ErrorCode = Literal[
+    "unauthenticated",
+    "not_found",
+    "bad_frame",
+    "too_long",
+    "empty",
+    "busy",
+    "rate_limited",
+    "llm_unavailable",
+    "llm_auth",
+    "llm_timeout",
+    "llm_truncated",
+    "conflict",
+    "server_error",
+]
+
+
+def error(code: ErrorCode, detail: str, **extra: Any) -> Error:
+    frame: Error = {"type": "error", "code": code, "detail": detail}
+    frame.update(extra)  # type: ignore[typeddict-item]
+    return frame
+
+
+def cat_payload(cat: Cat) -> dict[str, Any]:
+    return {
+        "id": cat.pk,
+        "name": cat.name,
+        "personality": cat.personality,
+        "coat": cat.coat,
+        "created_at": cat.created_at.isoformat(),
+    }
+
+
+def message_payload(message: Message, *, error_detail: str = "") -> MessagePayload:
+    payload: MessagePayload = {
+        "id": message.pk,
+        "conversation": message.conversation_id,
+        "role": message.role,  # type: ignore[typeddict-item]
+        "text": message.text,
+        "status": message.status,
+        "created_at": message.created_at.isoformat(),
+        "client_id": str(message.client_id) if message.client_id else None,
+        "reply_to": message.reply_to_id,
+    }
+    if message.role == "cat":
+        payload["model"] = message.model
+        payload["usage"] = message.usage
+        payload["mood"] = None
+        payload["memories_used"] = []
+        payload["seq"] = message.stream_seq
+        payload["error"] = (
+            {"code": message.error_code, "detail": error_detail} if message.error_code else None
+        )
+    return payload

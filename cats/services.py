@@ -1,0 +1,228 @@
+"""Writes for cats, conversations and messages. Sync functions: async callers wrap them in
+`database_sync_to_async`. Each keeps its queries few and fixed, whatever the conversation's length.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from accounts.models import User
+from catchat.llm import ChatRequest, Persona, model_name
+from cats import prompts
+from cats.models import Cat, Conversation, Message
+from cats.selectors import recent_messages
+
+TITLE_CHARS = 60
+# Replies the model gets to see again: what the cat actually said (a stopped reply counts).
+_CONTEXT_STATUSES = (Message.Status.COMPLETE, Message.Status.STOPPED)
+
+
+class ChatInputError(Exception):
+    """Input the user can fix; `code` is the WebSocket error code."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def cat_create(*, owner: User, name: str, personality: str = "", coat: str = "") -> Cat:
+    return Cat.objects.create(
+        owner=owner, name=name.strip(), personality=personality.strip(), coat=coat.strip()
+    )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    message: Message
+    created: bool  # False when this client_id was already saved (a resend)
+    needs_reply: bool  # False when a reply to it exists already
+
+
+def clean_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise ChatInputError("bad_frame", "`text` must be a string.")
+    cleaned = text.strip()
+    if not cleaned:
+        raise ChatInputError("empty", "Say something first: the message is empty.")
+    if len(cleaned) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatInputError(
+            "too_long",
+            f"That message is {len(cleaned)} characters; the limit is "
+            f"{settings.CHAT_MAX_MESSAGE_CHARS}.",
+        )
+    return cleaned
+
+
+def message_accept(
+    *,
+    cat: Cat,
+    text: str,
+    client_id: uuid.UUID,
+    conversation_id: int | None,
+    busy: bool = False,
+) -> Accepted:
+    """Save the user's message before anything else happens; idempotent per `client_id`.
+
+    Creates the conversation when `conversation_id` is None. Raises ChatInputError: `busy` for a
+    new message while the conversation has a reply in flight (refused before saving, so the
+    text stays with the user), `not_found` for a conversation that is not this cat's, and
+    `conflict` for a client_id that belongs to someone else's message. A resend is never busy.
+    """
+    existing = _by_client_id(client_id)
+    if existing is not None:
+        return _resend(existing, cat)
+    if busy:
+        raise ChatInputError(
+            "busy", "The cat is still answering in this conversation: wait or stop it first."
+        )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            if conversation_id is None:
+                conversation = Conversation.objects.create(cat=cat, title=_title(text))
+            else:
+                found = Conversation.objects.filter(cat=cat, pk=conversation_id).first()
+                if found is None:
+                    raise ChatInputError("not_found", "No such conversation.")
+                conversation = found
+                Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+            message = Message.objects.create(
+                conversation=conversation,
+                role=Message.Role.USER,
+                text=text,
+                status=Message.Status.COMPLETE,
+                client_id=client_id,
+            )
+    except IntegrityError:
+        # Two tabs raced with the same client_id: the other one saved it.
+        existing = _by_client_id(client_id)
+        if existing is None:
+            raise
+        return _resend(existing, cat)
+    return Accepted(message=message, created=True, needs_reply=True)
+
+
+def _by_client_id(client_id: uuid.UUID) -> Message | None:
+    return (
+        Message.objects.filter(client_id=client_id)
+        .select_related("conversation")
+        .annotate(has_reply=Exists(Message.objects.filter(reply_to=OuterRef("pk"))))
+        .first()
+    )
+
+
+def _resend(existing: Message, cat: Cat) -> Accepted:
+    if existing.conversation.cat_id != cat.pk:
+        raise ChatInputError("conflict", "That client_id was already used for another message.")
+    return Accepted(
+        message=existing, created=False, needs_reply=not getattr(existing, "has_reply", False)
+    )
+
+
+def _title(text: str) -> str:
+    first_line = text.splitlines()[0] if text else ""
+    return first_line if len(first_line) <= TITLE_CHARS else first_line[: TITLE_CHARS - 1] + "…"
+
+
+def regenerate_target(*, cat: Cat, conversation_id: object) -> Message:
+    """The user message a regenerated reply answers: the newest one of the conversation."""
+    if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
+        raise ChatInputError("bad_frame", "`conversation` must be a conversation id.")
+    message = (
+        Message.objects.filter(
+            conversation_id=conversation_id, conversation__cat=cat, role=Message.Role.USER
+        )
+        .select_related("conversation")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if message is None:
+        raise ChatInputError("not_found", "No such conversation, or nothing to answer in it.")
+    return message
+
+
+def reply_begin(
+    *, cat: Cat, user_message: Message, mood: str = "content"
+) -> tuple[Message, ChatRequest]:
+    """Create the cat's reply (status `streaming`) and assemble its prompt.
+
+    Two queries whatever the conversation's length: the newest turns, then the insert.
+    """
+    conversation = user_message.conversation
+    history = [
+        prompts.HistoryItem(m.role, m.text)
+        for m in recent_messages(conversation, settings.CHAT_HISTORY_TURNS)
+        if m.role == Message.Role.USER or m.status in _CONTEXT_STATUSES
+        if (m.created_at, m.pk) <= (user_message.created_at, user_message.pk)
+    ]
+    turns = prompts.history_turns(history, token_budget=settings.CHAT_HISTORY_TOKENS)
+    reply = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.CAT,
+        status=Message.Status.STREAMING,
+        reply_to=user_message,
+        model=model_name(),
+    )
+    request = ChatRequest(
+        system=prompts.system_prompt(
+            name=cat.name, personality=cat.personality, coat=cat.coat, mood=mood
+        ),
+        turns=turns,
+        persona=Persona(name=cat.name, personality=cat.personality, coat=cat.coat, mood=mood),
+        max_tokens=settings.CHAT_REPLY_MAX_TOKENS,
+    )
+    return reply, request
+
+
+def reply_save_partial(*, reply_id: int, text: str, seq: int) -> None:
+    """Persist the text streamed so far (one UPDATE), so a reload or another process sees it."""
+    Message.objects.filter(pk=reply_id, status=Message.Status.STREAMING).update(
+        text=text, stream_seq=seq, updated_at=timezone.now()
+    )
+
+
+def reply_finish(
+    *,
+    reply: Message,
+    text: str,
+    status: str,
+    seq: int,
+    model: str = "",
+    usage: dict[str, int] | None = None,
+    error_code: str = "",
+    latency_ms: int | None = None,
+    ttft_ms: int | None = None,
+) -> Message:
+    """Save the final state of a reply and touch its conversation (two UPDATEs)."""
+    now = timezone.now()
+    reply.text = text
+    reply.status = status
+    reply.stream_seq = seq
+    reply.model = model or reply.model
+    reply.usage = usage or None
+    reply.error_code = error_code
+    reply.latency_ms = latency_ms
+    reply.ttft_ms = ttft_ms
+    reply.updated_at = now
+    reply.save(
+        update_fields=[
+            "text",
+            "status",
+            "stream_seq",
+            "model",
+            "usage",
+            "error_code",
+            "latency_ms",
+            "ttft_ms",
+            "updated_at",
+        ]
+    )
+    Conversation.objects.filter(pk=reply.conversation_id).update(updated_at=now)
+    return reply

@@ -1,0 +1,37 @@
+"""factory_boy factories for cats, conversations and messages."""
+
+from __future__ import annotations
+
+import factory
+from factory.django import DjangoModelFactory
+
+from accounts.tests.factories import UserFactory
+from cats.models import Cat, Conversation, Message
+
+
+class CatFactory(DjangoModelFactory[Cat]):
+    class Meta:
+        model = Cat
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Iterator(["Whiskers", "Mochi", "Pixel", "Tofu", "Biscuit"])
+    personality = "curious, cuddly, a little dramatic"
+    coat = factory.Iterator(["ginger", "black", "calico", "grey tabby"])
+
+
+class ConversationFactory(DjangoModelFactory[Conversation]):
+    class Meta:
+        model = Conversation
+
+    cat = factory.SubFactory(CatFactory)
+    title = factory.Sequence(lambda n: f"Chat {n}")
+
+
+class MessageFactory(DjangoModelFactory[Message]):
+    class Meta:
+        model = Message
+
+    conversation = factory.SubFactory(ConversationFactory)
+    role = Message.Role.USER
+    text = factory.Sequence(lambda n: f"Message number {n}")
+    status = Message.Status.COMPLETE

@@ -1,0 +1,367 @@
+"""The chat page in real Chromium against a real daphne server (HTTP + WebSocket), real
+PostgreSQL and the offline brain. Skipped, with the reason, where Chromium is not installed.
+
+The server is `daphne.testing.DaphneProcess` (pytest-django's live_server is WSGI, without
+WebSockets). It is forked while the test database is set up, so it inherits the test database's
+settings; the test's connections are closed first so the child never shares their sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from channels.testing.live import make_application
+from daphne.testing import DaphneProcess
+from django.conf import settings as django_settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.db import connections
+from playwright.async_api import Page, async_playwright, expect
+
+from accounts.models import User
+from accounts.tests.factories import PASSWORD
+from cats.models import Cat, Message
+from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"width": 390, "height": 844}
+XSS = "<img src=x onerror=alert(1)>"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
+    ),
+]
+
+
+def _use_database(name: str) -> None:
+    # Runs in the server process. A no-op under fork (the name is inherited); it matters if
+    # multiprocessing ever spawns instead, when settings are read afresh.
+    django_settings.DATABASES["default"]["NAME"] = name
+
+
+class LiveServer:
+    """daphne serving catchat.asgi in a forked process."""
+
+    def __init__(self) -> None:
+        # Fork before anything else runs here (Chromium, Playwright's driver): a child forked
+        # later inherits their pipes, and Playwright then waits forever for its driver to exit.
+        connections.close_all()  # and never share an open database socket with the child
+        self.process = DaphneProcess(
+            host="127.0.0.1",
+            get_application=partial(make_application, static_wrapper=ASGIStaticFilesHandler),
+            setup=partial(_use_database, django_settings.DATABASES["default"]["NAME"]),
+        )
+        self.process.start()
+        if not self.process.ready.wait(timeout=20):
+            detail = "" if self.process.errors.empty() else self.process.errors.get(False)[1]
+            self.stop()
+            raise RuntimeError(f"daphne did not start:\n{detail}")
+        self.port: int = self.process.port.value
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(timeout=10)
+
+
+class FlakyNetwork:
+    """A TCP relay between the browser and the server that can cut the line and restore it.
+
+    Only the network is faked: the page, its WebSocket and the server are the real ones.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.down = False
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+
+    def cut(self) -> None:
+        self.down = True
+        for writer in list(self.writers):
+            writer.close()
+        self.writers.clear()
+
+    def restore(self) -> None:
+        self.down = False
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self.down:
+            client_w.close()
+            return
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers.update((client_w, server_w))
+        await asyncio.gather(
+            self._pipe(client_r, server_w), self._pipe(server_r, client_w), return_exceptions=True
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+
+@pytest.fixture
+def server(
+    transactional_db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LiveServer]:
+    # The sync fixtures of an async test touch the ORM while pytest-asyncio's loop exists.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.MISTRAL_API_KEY = ""  # the offline brain
+    # Slow enough that a reply arrives in several deltas (the root conftest sets 0 for speed).
+    settings.OFFLINE_WORD_DELAY_MS = 60
+    live = LiveServer()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def server_url(server: LiveServer) -> str:
+    return server.url
+
+
+async def _new_page(**context_options: Any) -> AsyncIterator[Page]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context(**context_options)
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+@pytest_asyncio.fixture
+async def phone_page(server: LiveServer) -> AsyncIterator[Page]:
+    async for page in _new_page(viewport=PHONE, is_mobile=True, has_touch=True):
+        yield page
+
+
+@pytest_asyncio.fixture
+async def desktop_page(server: LiveServer) -> AsyncIterator[Page]:
+    async for page in _new_page(viewport={"width": 1280, "height": 800}):
+        yield page
+
+
+# Records, on every change to the log, the length and status of the newest cat reply and whether
+# the Stop button shows: evidence that the reply grew in steps, not in one piece.
+RECORD_REPLY = """() => {
+  window.__reply = [];
+  const log = document.getElementById("message-log");
+  const stop = document.getElementById("stop-button");
+  new MutationObserver(() => {
+    const replies = log.querySelectorAll('.message[data-role="cat"]');
+    const last = replies[replies.length - 1];
+    if (!last) return;
+    window.__reply.push({
+      length: last.querySelector(".message__text").textContent.length,
+      status: last.dataset.status,
+      stop: !stop.hidden,
+    });
+  }).observe(log, {childList: true, subtree: true, characterData: true, attributes: true});
+}"""
+
+
+async def _log_in(page: Page, base: str, username: str, next_path: str) -> None:
+    await page.goto(f"{base}/accounts/login/?next={next_path}")
+    await page.fill("#id_username", username)
+    await page.fill("#id_password", PASSWORD)
+    await page.click("main form button[type=submit]")
+    await page.wait_for_url(f"{base}{next_path}")
+
+
+async def test_sign_up_adopt_a_cat_and_watch_its_reply_stream_in(
+    server_url: str, phone_page: Page
+) -> None:
+    page = phone_page
+    await page.goto(f"{server_url}/accounts/signup/")
+    await page.fill("#id_username", "dana")
+    await page.fill("#id_password1", PASSWORD)
+    await page.fill("#id_password2", PASSWORD)
+    await page.click("main form button[type=submit]")
+    await page.wait_for_url(f"{server_url}/cats/")
+
+    await page.fill("#id_name", "Whiskers")
+    await page.fill("#id_coat", "ginger")
+    await page.click("#adopt-form button[type=submit]")
+    await page.wait_for_url(re.compile(r"/cats/\d+/$"))
+    await expect(page.locator("#offline-banner")).to_be_visible()
+    await expect(page.locator("#offline-banner")).to_contain_text(
+        "Whiskers is running on its offline brain"
+    )
+    await expect(page.locator("#connection-status")).to_be_hidden()  # hello arrived
+
+    await page.evaluate(RECORD_REPLY)
+    said = "Hello Whiskers! My sister is called Mia.\nShe loves cats too."
+    await page.fill("#composer-input", said)
+    await page.press("#composer-input", "Enter")
+
+    mine = page.locator('#message-log .message[data-role="user"]')
+    await expect(mine).to_have_count(1)
+    await expect(mine).to_have_attribute("data-status", "complete")  # chat.accepted
+    await expect(mine.locator(".message__text")).to_have_text(said)
+    reply = page.locator('#message-log .message[data-role="cat"]')
+    await expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+    reply_text = await reply.locator(".message__text").text_content()
+    assert reply_text and reply_text.strip()
+    await expect(page.locator("#stop-button")).to_be_hidden()
+    await expect(page.locator("#composer-input")).to_have_value("")
+
+    seen: list[dict[str, Any]] = await page.evaluate("window.__reply")
+    streaming = [s["length"] for s in seen if s["status"] == "streaming"]
+    assert streaming == sorted(streaming), "the reply's text only grows while streaming"
+    steps = sorted({length for length in streaming if 0 < length < len(reply_text)})
+    assert len(steps) >= 2, f"expected the reply to arrive in steps, saw lengths {streaming}"
+    assert any(s["stop"] for s in seen if s["status"] == "streaming"), "Stop shows while replying"
+
+    # The new conversation got an address and a place in the sidebar.
+    assert re.search(r"\?conversation=\d+$", page.url)
+    conversation_id = page.url.rsplit("=", 1)[1]
+    await expect(page.locator(f'[data-conversation-id="{conversation_id}"]')).to_have_count(1)
+
+    await page.reload()
+    await expect(
+        page.locator('#message-log .message[data-role="user"] .message__text')
+    ).to_have_text(said)
+    restored = page.locator('#message-log .message[data-role="cat"]')
+    await expect(restored).to_have_attribute("data-status", "complete")
+    await expect(restored.locator(".message__text")).to_have_text(reply_text)
+    await expect(page.locator(f'[data-conversation-id="{conversation_id}"] a')).to_have_attribute(
+        "aria-current", "page"
+    )
+
+
+@pytest.fixture
+def alice_with_history(alice: User) -> Cat:
+    cat = CatFactory.create(owner=alice, name="Whiskers")
+    conversation = ConversationFactory.create(cat=cat, title="Old chat")
+    MessageFactory.create(conversation=conversation, text=XSS)
+    MessageFactory.create(conversation=conversation, role=Message.Role.CAT, text=f"You said {XSS}?")
+    return cat
+
+
+async def test_markup_in_messages_is_shown_as_text_never_run(
+    server_url: str, desktop_page: Page, alice_with_history: Cat
+) -> None:
+    page = desktop_page
+    dialogs: list[str] = []
+
+    async def dismiss(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    chat_path = f"/cats/{alice_with_history.pk}/"
+    await _log_in(page, server_url, "alice", chat_path)
+
+    # Server-rendered history (Django escaping).
+    history = page.locator("#message-log .message .message__text")
+    await expect(history.nth(0)).to_have_text(XSS)
+    await expect(history.nth(1)).to_have_text(f"You said {XSS}?")
+
+    # Live messages (textContent), in a new conversation titled by that text in the sidebar.
+    await page.goto(f"{server_url}{chat_path}?new=1")
+    await expect(page.locator("#connection-status")).to_be_hidden()
+    await page.fill("#composer-input", XSS)
+    await page.press("#composer-input", "Enter")
+    mine = page.locator('#message-log .message[data-role="user"]')
+    await expect(mine).to_have_attribute("data-status", "complete")
+    await expect(mine.locator(".message__text")).to_have_text(XSS)
+    await expect(page.locator("#conversation-list li").first).to_contain_text(XSS)
+    await expect(page.locator('#message-log .message[data-role="cat"]')).to_have_attribute(
+        "data-status", "complete", timeout=20_000
+    )
+
+    await page.reload()
+    await expect(
+        page.locator('#message-log .message[data-role="user"] .message__text')
+    ).to_have_text(XSS)
+    await expect(page.locator("#conversation-list li").first).to_contain_text(XSS)
+    assert await page.locator("img").count() == 0
+    assert dialogs == []
+
+
+@pytest.fixture
+def whiskers(alice: User) -> Cat:
+    return CatFactory.create(owner=alice, name="Whiskers")
+
+
+async def test_a_message_typed_while_disconnected_is_sent_after_reconnecting(
+    server: LiveServer, desktop_page: Page, whiskers: Cat
+) -> None:
+    # No ORM in here: an async test's queries open connections (one per async context) that
+    # the test database's teardown cannot close. The page itself shows what was saved.
+    page = desktop_page
+    cat = whiskers
+    network = FlakyNetwork(server.port)
+    await network.start()
+    try:
+        await _log_in(page, network.url, "alice", f"/cats/{cat.pk}/")
+        await expect(page.locator("#connection-status")).to_be_hidden()
+
+        network.cut()
+        await expect(page.locator("#connection-status")).to_contain_text("reconnecting")
+        await page.fill("#composer-input", "Are you still there?")
+        await page.press("#composer-input", "Enter")
+        mine = page.locator('#message-log .message[data-role="user"]')
+        await expect(mine).to_have_attribute("data-status", "sending")
+        await expect(mine.locator(".message__note")).to_have_text("sending…")
+
+        network.restore()  # the page's backoff finds the server again
+        await expect(mine).to_have_attribute("data-status", "complete", timeout=20_000)
+        await expect(mine.locator(".message__note")).to_have_text("")
+        await expect(page.locator('#message-log .message[data-role="cat"]')).to_have_attribute(
+            "data-status", "complete", timeout=20_000
+        )
+        await expect(page.locator("#connection-status")).to_be_hidden()
+
+        # Saved exactly once, and the reply with it.
+        await page.reload()
+        await expect(mine).to_have_count(1)
+        await expect(mine.locator(".message__text")).to_have_text("Are you still there?")
+        await expect(page.locator('#message-log .message[data-role="cat"]')).to_have_count(1)
+    finally:
+        await network.close()

@@ -1,0 +1,217 @@
+"""The server-rendered cat pages: adopting, listing, and the chat page's history."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from pytest_django import DjangoAssertNumQueries
+
+from accounts.models import User
+from cats.models import Cat, Message
+from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice_client(client: Client, alice: User) -> Client:
+    client.force_login(alice)
+    return client
+
+
+def test_the_cat_pages_need_a_login(client: Client, alice: User) -> None:
+    cat = CatFactory.create(owner=alice)
+
+    for url in (reverse("cats:list"), reverse("cats:chat", args=[cat.pk])):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+def test_the_home_page_leads_to_my_cats(client: Client) -> None:
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("cats:list")
+
+
+def test_adopting_a_cat_opens_its_chat(alice_client: Client, alice: User) -> None:
+    response = alice_client.post(
+        reverse("cats:list"),
+        {"name": "  Whiskers ", "personality": "shy, curious", "coat": "ginger"},
+    )
+
+    cat = Cat.objects.get(owner=alice)
+    assert (cat.name, cat.personality, cat.coat) == ("Whiskers", "shy, curious", "ginger")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("cats:chat", args=[cat.pk])
+
+
+def test_adopting_needs_a_name_of_at_most_40_characters(alice_client: Client, alice: User) -> None:
+    for name in ("", "x" * 41):
+        response = alice_client.post(reverse("cats:list"), {"name": name})
+        assert response.status_code == 200
+        assert response.context["form"].errors["name"]
+    assert not Cat.objects.filter(owner=alice).exists()
+
+
+def test_the_adopt_form_suggests_common_coat_colours(alice_client: Client) -> None:
+    html = alice_client.get(reverse("cats:list")).content.decode()
+
+    assert 'list="coat-colours"' in html
+    assert '<datalist id="coat-colours">' in html
+    assert '<option value="tortoiseshell">' in html
+
+
+def test_the_list_shows_only_my_cats(alice_client: Client, alice: User, bob: User) -> None:
+    CatFactory.create(owner=alice, name="Whiskers")
+    CatFactory.create(owner=bob, name="Bobcat")
+
+    response = alice_client.get(reverse("cats:list"))
+
+    assert [cat.name for cat in response.context["cats"]] == ["Whiskers"]
+    assert "Bobcat" not in response.content.decode()
+
+
+def test_another_users_chat_page_is_a_404(alice_client: Client, bob: User) -> None:
+    bobs_cat = CatFactory.create(owner=bob)
+
+    assert alice_client.get(reverse("cats:chat", args=[bobs_cat.pk])).status_code == 404
+    assert alice_client.get(reverse("cats:chat", args=[999_999])).status_code == 404
+
+
+def _conversation_id(whose: str, alice: User, bob: User) -> str:
+    if whose == "my other cat":
+        return str(ConversationFactory.create(cat=CatFactory.create(owner=alice)).pk)
+    if whose == "bob's cat":
+        return str(ConversationFactory.create(cat=CatFactory.create(owner=bob)).pk)
+    return {"nobody's": "999999", "not a number": "1;drop"}[whose]
+
+
+@pytest.mark.parametrize("whose", ["my other cat", "bob's cat", "nobody's", "not a number"])
+def test_a_conversation_that_is_not_this_cats_is_a_404(
+    alice_client: Client, alice: User, bob: User, whose: str
+) -> None:
+    cat = CatFactory.create(owner=alice)
+    ConversationFactory.create(cat=cat)  # it has conversations; just not that one
+
+    response = alice_client.get(
+        reverse("cats:chat", args=[cat.pk]), {"conversation": _conversation_id(whose, alice, bob)}
+    )
+
+    assert response.status_code == 404
+
+
+def test_the_chat_page_opens_the_most_recent_conversation(
+    alice_client: Client, alice: User
+) -> None:
+    cat = CatFactory.create(owner=alice, name="Whiskers")
+    older = ConversationFactory.create(cat=cat, title="Older")
+    newer = ConversationFactory.create(cat=cat, title="Newer")
+    MessageFactory.create(conversation=older, text="from the old chat")
+    MessageFactory.create(conversation=newer, text="from the new chat")
+
+    response = alice_client.get(reverse("cats:chat", args=[cat.pk]))
+
+    assert response.context["conversation"] == newer
+    assert [c.title for c in response.context["conversations"]] == ["Newer", "Older"]
+    html = response.content.decode()
+    assert "from the new chat" in html
+    assert "from the old chat" not in html
+
+    chosen = alice_client.get(reverse("cats:chat", args=[cat.pk]), {"conversation": older.pk})
+    assert chosen.context["conversation"] == older
+    assert "from the old chat" in chosen.content.decode()
+
+    fresh = alice_client.get(reverse("cats:chat", args=[cat.pk]), {"new": "1"})
+    assert fresh.context["conversation"] is None
+    assert fresh.context["history"] == []
+    assert fresh.context["chat_config"]["conversation"] is None
+
+
+def test_history_renders_each_message_with_its_role_and_status(
+    alice_client: Client, alice: User
+) -> None:
+    conversation = ConversationFactory.create(cat=CatFactory.create(owner=alice))
+    question = MessageFactory.create(conversation=conversation, text="Are you hungry?")
+    answer = MessageFactory.create(
+        conversation=conversation,
+        role=Message.Role.CAT,
+        text="Mrrp! Always.",
+        status=Message.Status.STOPPED,
+        reply_to=question,
+    )
+
+    html = alice_client.get(reverse("cats:chat", args=[conversation.cat_id])).content.decode()
+
+    assert f'data-message-id="{question.pk}" data-role="user" data-status="complete"' in html
+    assert f'data-message-id="{answer.pk}" data-role="cat" data-status="stopped"' in html
+    assert "(stopped)" in html
+    assert 'role="log" aria-live="polite"' in html
+
+
+def test_user_text_is_escaped_in_the_history(alice_client: Client, alice: User) -> None:
+    conversation = ConversationFactory.create(cat=CatFactory.create(owner=alice))
+    MessageFactory.create(conversation=conversation, text="<script>alert('meow')</script>")
+
+    html = alice_client.get(reverse("cats:chat", args=[conversation.cat_id])).content.decode()
+
+    assert "<script>alert('meow')</script>" not in html
+    assert "&lt;script&gt;alert(&#x27;meow&#x27;)&lt;/script&gt;" in html
+
+
+def test_the_chat_config_cannot_be_broken_out_of_by_a_cat_name(
+    alice_client: Client, alice: User
+) -> None:
+    cat = CatFactory.create(owner=alice, name="</script><b>x")
+
+    html = alice_client.get(reverse("cats:chat", args=[cat.pk])).content.decode()
+
+    assert "</script><b>x" not in html
+
+
+def test_the_offline_banner_shows_without_a_mistral_key(
+    alice_client: Client, alice: User, settings: object
+) -> None:
+    cat = CatFactory.create(owner=alice, name="Whiskers")
+    url = reverse("cats:chat", args=[cat.pk])
+
+    settings.MISTRAL_API_KEY = ""  # type: ignore[attr-defined]
+    offline = alice_client.get(url).content.decode()
+    settings.MISTRAL_API_KEY = "a-key"  # type: ignore[attr-defined]
+    online = alice_client.get(url).content.decode()
+
+    assert 'id="offline-banner">' in offline
+    assert "Whiskers is running on its offline brain (no MISTRAL_API_KEY" in offline
+    assert 'id="offline-banner" hidden>' in online
+
+
+def _chat_with(cat: Cat, conversations: int, messages: int) -> None:
+    for _ in range(conversations):
+        conversation = ConversationFactory.create(cat=cat)
+        MessageFactory.create_batch(messages, conversation=conversation)
+
+
+@pytest.mark.parametrize("size", [3, 30])
+def test_the_chat_page_runs_the_same_queries_whatever_the_history(
+    alice_client: Client,
+    alice: User,
+    django_assert_num_queries: DjangoAssertNumQueries,
+    size: int,
+) -> None:
+    cat = CatFactory.create(owner=alice)
+    _chat_with(cat, conversations=size, messages=size)
+    url = reverse("cats:chat", args=[cat.pk])
+
+    # session, user, cat, conversations, messages (no query per conversation or message)
+    with django_assert_num_queries(5):
+        default = alice_client.get(url)
+    # ... plus the one conversation asked for
+    chosen = cat.conversations.order_by("id").first()
+    assert chosen is not None
+    with django_assert_num_queries(6):
+        alice_client.get(url, {"conversation": chosen.pk})
+
+    assert len(default.context["conversations"]) == size
+    assert len(default.context["history"]) == size

@@ -1,0 +1,97 @@
+"""Server-rendered pages for cats. Thin: parse the request, call a selector or service, render.
+
+The chat itself runs over the WebSocket (`cats.consumers`); these views render the page and the
+history it starts from, with a fixed number of queries whatever the history's length.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.models import User
+from catchat.llm import llm_mode
+from cats.forms import AdoptForm
+from cats.models import Cat, Conversation
+from cats.selectors import (
+    access_cat,
+    cats_for,
+    conversations_for,
+    find_conversation,
+    recent_messages,
+)
+from cats.services import cat_create
+
+SIDEBAR_CONVERSATIONS = 50
+HISTORY_MESSAGES = 200
+
+
+def _user(request: HttpRequest) -> User:
+    # login_required has run: the user is a real User, not AnonymousUser.
+    assert isinstance(request.user, User)  # noqa: S101
+    return request.user
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cat_list(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = AdoptForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        cat = cat_create(owner=user, **form.cleaned_data)
+        # A new cat has nothing to show but a conversation to start.
+        return redirect("cats:chat", cat_id=cat.pk)
+    return render(request, "cats/list.html", {"cats": cats_for(user), "form": form})
+
+
+@login_required
+@require_GET
+def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
+    cat = access_cat(_user(request), cat_id)
+    conversations = list(conversations_for(cat)[:SIDEBAR_CONVERSATIONS])
+    conversation = _selected_conversation(request, cat, conversations)
+    history = recent_messages(conversation, HISTORY_MESSAGES) if conversation else []
+    mode = llm_mode()
+    return render(
+        request,
+        "cats/chat.html",
+        {
+            "cat": cat,
+            "conversations": conversations,
+            "conversation": conversation,
+            "history": history,  # not "messages": that name belongs to django.contrib.messages
+            "llm_mode": mode,
+            # Read by static/js/chat.js through json_script (escaped for a <script> block).
+            "chat_config": {
+                "cat": {"id": cat.pk, "name": cat.name},
+                "conversation": conversation.pk if conversation else None,
+                "llm": mode,
+                "wsPath": f"/ws/cats/{cat.pk}/",
+                "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
+                "loginUrl": reverse("login"),
+            },
+        },
+    )
+
+
+def _selected_conversation(
+    request: HttpRequest, cat: Cat, conversations: list[Conversation]
+) -> Conversation | None:
+    """`?conversation=<id>` (someone else's or unknown: 404), `?new=1` (none), else the newest."""
+    if request.GET.get("new"):
+        return None
+    raw = request.GET.get("conversation")
+    if raw is None:
+        return conversations[0] if conversations else None
+    try:
+        conversation_id = int(raw)
+    except ValueError:
+        raise Http404("No such conversation.") from None
+    conversation = find_conversation(cat, conversation_id)
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation

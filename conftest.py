@@ -1,0 +1,102 @@
+"""Test fixtures shared by every app: the fake Mistral server, the chat settings, query counting
+across threads, and the Channels pitfalls of STACK.md."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connections
+from django.db.backends.utils import CursorWrapper
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from catchat.testing.fake_mistral import FakeMistral
+
+
+@pytest.fixture(autouse=True)
+def _channels_keeps_test_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Consumers close "old" connections on connect/disconnect (channels >= 4.2); in tests that is
+    # the test's own connection, and a later test then fails with "Database access not allowed".
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+
+
+def _fresh_worker_thread_in_child() -> None:
+    # The browser tests fork a daphne server. A forked child inherits asgiref's executor but not
+    # its worker thread, so every database_sync_to_async call in the child would wait forever.
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+
+
+os.register_at_fork(after_in_child=_fresh_worker_thread_in_child)
+
+
+@pytest.fixture(autouse=True)
+def _close_worker_thread_connections() -> Iterator[None]:
+    # database_sync_to_async runs queries on asgiref's single worker thread; its persistent
+    # connection (CONN_MAX_AGE) would otherwise keep the test database busy at teardown.
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
+def _fast_offline_brain(settings: SettingsWrapper) -> None:
+    settings.OFFLINE_WORD_DELAY_MS = 0
+    settings.MISTRAL_API_KEY = ""
+
+
+@pytest.fixture
+def fake_mistral() -> Iterator[FakeMistral]:
+    """A fake Mistral HTTP server on 127.0.0.1 (the network peer; everything else is real)."""
+    with FakeMistral() as server:
+        yield server
+
+
+@pytest.fixture
+def mistral(fake_mistral: FakeMistral, settings: SettingsWrapper) -> FakeMistral:
+    """Turn the real SDK on, pointed at the fake server, with short timeouts for failure tests."""
+    settings.MISTRAL_API_KEY = "test-key"
+    settings.MISTRAL_SERVER_URL = fake_mistral.url
+    settings.MISTRAL_TIMEOUT_MS = 1500
+    settings.MISTRAL_MAX_RETRIES = 2
+    return fake_mistral
+
+
+@dataclass
+class QueryLog:
+    statements: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.statements.clear()
+
+
+@pytest.fixture
+def queries(monkeypatch: pytest.MonkeyPatch) -> QueryLog:
+    """Every SQL statement run by any thread (database_sync_to_async runs queries in a worker
+    thread, which django's per-connection CaptureQueriesContext does not see)."""
+    log = QueryLog()
+    # Private Django methods (no stubs): every execute() and executemany() passes through them.
+    original = getattr(CursorWrapper, "_execute")  # noqa: B009
+    original_many = getattr(CursorWrapper, "_executemany")  # noqa: B009
+
+    def _execute(self: CursorWrapper, sql: str, *args: object) -> object:
+        with log.lock:
+            log.statements.append(sql)
+        return original(self, sql, *args)
+
+    def _executemany(self: CursorWrapper, sql: str, *args: object) -> object:
+        with log.lock:
+            log.statements.append(sql)
+        return original_many(self, sql, *args)
+
+    monkeypatch.setattr(CursorWrapper, "_execute", _execute)
+    monkeypatch.setattr(CursorWrapper, "_executemany", _executemany)
+    return log

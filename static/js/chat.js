@@ -1,0 +1,711 @@
+/* CatChat chat page: one WebSocket per tab to /ws/cats/<id>/ (frames: cats/frames.py).
+ *
+ * Safety rule: whatever a user or the model wrote only ever enters the page through
+ * textContent (never innerHTML), so a message like <img onerror=...> stays text.
+ *
+ * Reliability rules: a message is saved by the server before anything else, keyed by a
+ * client_id we choose, so an unconfirmed message is simply resent with the same id after a
+ * reconnect (the server deduplicates). Streamed deltas are numbered; a gap means frames were
+ * lost, and reconnecting gets a fresh snapshot (`hello.in_flight`) to continue from.
+ */
+"use strict";
+
+(() => {
+  const configNode = document.getElementById("chat-config");
+  if (!configNode) return;
+  const config = JSON.parse(configNode.textContent);
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    chat: $("chat"),
+    log: $("message-log"),
+    form: $("composer"),
+    input: $("composer-input"),
+    send: $("send-button"),
+    stop: $("stop-button"),
+    typing: $("typing-indicator"),
+    notice: $("composer-notice"),
+    status: $("connection-status"),
+    banner: $("offline-banner"),
+    sidebar: $("conversation-list"),
+    sidebarToggle: $("sidebar-toggle"),
+    mood: $("cat-mood"),
+  };
+
+  const CLOSE_UNAUTHENTICATED = 4401;
+  const CLOSE_NOT_FOUND = 4404;
+  const CLOSE_RESYNC = 4000; // ours: "drop this socket and take a fresh snapshot"
+  const FINAL_STATUSES = new Set(["complete", "stopped", "error", "interrupted"]);
+  const NOTES = { stopped: "(stopped)", interrupted: "(interrupted)", error: "(something went wrong)" };
+  const ERROR_FALLBACK = "Mrrp… my thoughts got tangled. Try again?";
+  const TITLE_CHARS = 60;
+  // Errors about a message that resending cannot fix.
+  const FINAL_SEND_ERRORS = new Set(["too_long", "empty", "bad_frame", "conflict", "not_found"]);
+
+  const state = {
+    conversation: config.conversation, // id on screen, or null for a new one
+    socket: null,
+    open: false, // hello received on the current socket
+    everConnected: false,
+    attempt: 0,
+    reconnectTimer: null,
+    terminal: false, // 4401 / 4404: reconnecting cannot help
+    leaving: false,
+    resyncNow: false,
+    // Messages typed here and not yet confirmed by chat.accepted, oldest first.
+    pending: [], // {clientId, text, conversation, node, sent}
+    // Cat replies streaming in the conversation on screen: id -> {seq, text, node}.
+    streams: new Map(),
+  };
+
+  // --- small helpers -------------------------------------------------------------------------
+
+  function newClientId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    // randomUUID exists only in secure contexts: a plain-http LAN address lacks it.
+    const bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  function formatTime(iso) {
+    const date = iso ? new Date(iso) : new Date();
+    if (Number.isNaN(date.getTime())) return "";
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function titleFrom(text) {
+    const line = String(text || "").split("\n")[0].trim();
+    if (!line) return "New conversation";
+    return line.length <= TITLE_CHARS ? line : `${line.slice(0, TITLE_CHARS - 1)}…`;
+  }
+
+  function sameId(a, b) {
+    return a !== null && a !== undefined && b !== null && b !== undefined && Number(a) === Number(b);
+  }
+
+  function conversationUrl(id) {
+    return `${window.location.pathname}?conversation=${encodeURIComponent(id)}`;
+  }
+
+  function nearBottom() {
+    return el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 120;
+  }
+
+  // Keep the newest line in view, unless the reader has scrolled up to read older ones.
+  function keepScrolled(change, force = false) {
+    const stick = force || nearBottom();
+    change();
+    if (stick) el.log.scrollTop = el.log.scrollHeight;
+  }
+
+  function typingDots() {
+    const dots = document.createElement("span");
+    dots.className = "typing-dots";
+    dots.setAttribute("aria-hidden", "true");
+    for (let i = 0; i < 3; i += 1) dots.append(document.createElement("span"));
+    return dots;
+  }
+
+  // --- messages in the log -------------------------------------------------------------------
+
+  function findMessage(id) {
+    return el.log.querySelector(`[data-message-id="${Number(id)}"]`);
+  }
+
+  function findByClientId(clientId) {
+    return Array.from(el.log.querySelectorAll("[data-client-id]")).find(
+      (node) => node.dataset.clientId === clientId,
+    );
+  }
+
+  function buildMessage(role) {
+    const safeRole = role === "user" ? "user" : "cat";
+    const node = document.createElement("article");
+    node.className = `message message--${safeRole}`;
+    node.dataset.role = safeRole;
+
+    const meta = document.createElement("div");
+    meta.className = "message__meta";
+    const author = document.createElement("span");
+    author.className = "message__author";
+    author.textContent = safeRole === "user" ? "You" : config.cat.name;
+    const time = document.createElement("time");
+    meta.append(author, " ", time);
+
+    const text = document.createElement("div");
+    text.className = "message__text";
+    const note = document.createElement("div");
+    note.className = "message__note";
+    const actions = document.createElement("div");
+    actions.className = "message__actions";
+    node.append(meta, text, note, actions);
+    return node;
+  }
+
+  function setTime(node, iso) {
+    const time = node.querySelector("time");
+    if (!time) return;
+    if (iso) time.dateTime = iso;
+    time.textContent = formatTime(iso || time.dateTime);
+  }
+
+  function setText(node, text, status) {
+    const box = node.querySelector(".message__text");
+    if (status === "streaming" && !text) {
+      box.replaceChildren(typingDots());
+    } else if (status === "error" && !text) {
+      box.textContent = ERROR_FALLBACK;
+    } else {
+      box.textContent = text;
+    }
+  }
+
+  function setNote(node, note) {
+    node.querySelector(".message__note").textContent = note || "";
+  }
+
+  function applyMessage(node, msg) {
+    node.dataset.messageId = String(Number(msg.id));
+    node.dataset.status = msg.status;
+    if (msg.client_id) node.dataset.clientId = msg.client_id;
+    setText(node, msg.text || "", msg.status);
+    setNote(node, NOTES[msg.status]);
+    setTime(node, msg.created_at);
+    // Screen readers wait for a streaming reply to finish instead of reading every word.
+    if (msg.status === "streaming") node.setAttribute("aria-busy", "true");
+    else node.removeAttribute("aria-busy");
+  }
+
+  function removeEmptyPlaceholder() {
+    const empty = el.log.querySelector(".log__empty");
+    if (empty) empty.remove();
+  }
+
+  // Saved messages sit in id order, before the ones still waiting to be sent.
+  function insertSaved(node, id) {
+    removeEmptyPlaceholder();
+    const later = Array.from(el.log.querySelectorAll(".message")).find(
+      (other) => !other.dataset.messageId || Number(other.dataset.messageId) > Number(id),
+    );
+    el.log.insertBefore(node, later || null);
+  }
+
+  // Create or update the element of a saved message (payload shape: cats/frames.py).
+  function showMessage(msg) {
+    let node = findMessage(msg.id);
+    if (!node && msg.client_id) {
+      // Our own unconfirmed bubble for it: confirm it instead of drawing it twice.
+      node = findByClientId(msg.client_id);
+      if (node) takePending(msg.client_id);
+    }
+    if (!node) {
+      node = buildMessage(msg.role);
+      keepScrolled(() => insertSaved(node, msg.id));
+    }
+    keepScrolled(() => applyMessage(node, msg));
+    return node;
+  }
+
+  // Only the newest cat reply offers "Try again"/"Regenerate": regenerate answers the last turn.
+  function refreshActions() {
+    for (const button of el.log.querySelectorAll(".message__retry")) button.remove();
+    if (state.conversation === null || isReplying()) return;
+    const saved = el.log.querySelectorAll(".message[data-message-id]");
+    const last = saved[saved.length - 1];
+    if (!last || last.dataset.role !== "cat" || !FINAL_STATUSES.has(last.dataset.status)) return;
+    const failed = last.dataset.status === "error" || last.dataset.status === "interrupted";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = `button button--small message__retry${failed ? " button--primary" : ""}`;
+    button.textContent = failed ? "Try again" : "Regenerate";
+    button.addEventListener("click", () => regenerate(button));
+    last.querySelector(".message__actions").append(button);
+  }
+
+  // --- composer and sending ------------------------------------------------------------------
+
+  function isReplying() {
+    return state.streams.size > 0;
+  }
+
+  function updateComposer() {
+    const replying = isReplying();
+    el.stop.hidden = !replying;
+    el.stop.disabled = false;
+    el.send.disabled = replying || state.terminal;
+    el.input.disabled = state.terminal;
+    el.typing.hidden = !replying;
+    refreshActions();
+  }
+
+  function showNotice(text) {
+    el.notice.textContent = text;
+    el.notice.hidden = !text;
+  }
+
+  function submit() {
+    const text = el.input.value.trim();
+    if (!text || state.terminal) return;
+    if (isReplying()) {
+      showNotice(`${config.cat.name} is still answering: wait a moment, or press Stop.`);
+      return;
+    }
+    if (text.length > config.maxChars) {
+      showNotice(`That message is ${text.length} characters; the limit is ${config.maxChars}.`);
+      return;
+    }
+    const clientId = newClientId();
+    const node = buildMessage("user");
+    node.dataset.clientId = clientId;
+    node.dataset.status = "sending";
+    setText(node, text, "sending");
+    setNote(node, "sending…");
+    setTime(node, new Date().toISOString());
+    keepScrolled(() => {
+      removeEmptyPlaceholder();
+      el.log.append(node);
+    }, true);
+    state.pending.push({ clientId, text, conversation: state.conversation, node, sent: false });
+    el.input.value = "";
+    autosize();
+    showNotice("");
+    flushPending();
+  }
+
+  // Send what is waiting, in order. Into a conversation that does not exist yet only the first
+  // goes: the rest wait for its id, or each would start a conversation of its own.
+  function flushPending() {
+    if (!state.open) return;
+    let startingNew = state.pending.some((p) => p.sent && p.conversation === null);
+    for (const p of state.pending) {
+      if (p.sent) continue;
+      if (p.conversation === null) {
+        if (startingNew) continue;
+        startingNew = true;
+      }
+      send({ type: "chat.send", conversation: p.conversation, text: p.text, client_id: p.clientId });
+      p.sent = true;
+    }
+  }
+
+  function takePending(clientId) {
+    const index = state.pending.findIndex((p) => p.clientId === clientId);
+    return index === -1 ? null : state.pending.splice(index, 1)[0];
+  }
+
+  function markFailed(pending, code) {
+    const { node } = pending;
+    node.dataset.status = "failed";
+    setNote(node, "Not sent.");
+    if (FINAL_SEND_ERRORS.has(code)) return;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button button--small message__resend";
+    button.textContent = "Send again";
+    button.addEventListener("click", () => {
+      button.remove();
+      node.dataset.status = "sending";
+      setNote(node, "sending…");
+      // Same client_id: if the first attempt did get saved after all, this is not a duplicate.
+      state.pending.push({ ...pending, sent: false });
+      flushPending();
+    });
+    node.querySelector(".message__actions").append(button);
+  }
+
+  function stop() {
+    if (state.conversation === null) return;
+    if (send({ type: "chat.stop", conversation: state.conversation })) el.stop.disabled = true;
+  }
+
+  function regenerate(button) {
+    if (state.conversation === null) return;
+    if (!send({ type: "chat.regenerate", conversation: state.conversation })) {
+      showNotice("Not connected right now: try again once the connection is back.");
+      return;
+    }
+    button.disabled = true;
+    showNotice("");
+  }
+
+  function autosize() {
+    el.input.style.height = "auto";
+    el.input.style.height = `${Math.min(el.input.scrollHeight, 200)}px`;
+  }
+
+  // --- the sidebar ---------------------------------------------------------------------------
+
+  function conversationItem(id) {
+    return el.sidebar
+      ? el.sidebar.querySelector(`[data-conversation-id="${Number(id)}"]`)
+      : null;
+  }
+
+  function buildConversationItem(id, title) {
+    const item = document.createElement("li");
+    item.className = "conversation-list__item";
+    item.dataset.conversationId = String(Number(id));
+    const link = document.createElement("a");
+    link.href = conversationUrl(Number(id));
+    const label = document.createElement("span");
+    label.className = "conversation-list__title";
+    label.textContent = title;
+    const time = document.createElement("time");
+    time.className = "conversation-list__time";
+    time.textContent = "now";
+    link.append(label, time);
+    item.append(link);
+    return item;
+  }
+
+  // Activity in a conversation: move it to the top; mark it unread unless it is on screen.
+  function bumpConversation(id, title) {
+    if (!el.sidebar || id === null || id === undefined) return null;
+    let item = conversationItem(id);
+    if (!item) item = buildConversationItem(id, titleFrom(title));
+    const empty = el.sidebar.querySelector(".conversation-list__empty");
+    if (empty) empty.remove();
+    if (el.sidebar.firstElementChild !== item) el.sidebar.prepend(item);
+    item.classList.toggle("is-unread", !sameId(id, state.conversation));
+    return item;
+  }
+
+  function adoptConversation(id, text) {
+    state.conversation = Number(id);
+    // The address now names the conversation, so a reload comes back to it.
+    window.history.replaceState(null, "", conversationUrl(state.conversation));
+    const item = bumpConversation(state.conversation, text);
+    for (const link of document.querySelectorAll(".chat__sidebar [aria-current]")) {
+      link.removeAttribute("aria-current");
+    }
+    if (item) item.querySelector("a").setAttribute("aria-current", "page");
+    for (const p of state.pending) if (p.conversation === null) p.conversation = state.conversation;
+  }
+
+  // --- server frames -------------------------------------------------------------------------
+
+  function onHello(frame) {
+    state.open = true;
+    state.attempt = 0;
+    setStatus("");
+    if (frame.llm) el.banner.hidden = frame.llm !== "offline";
+    if (frame.state) showState(frame.state);
+
+    const inFlight = new Set();
+    for (const item of frame.in_flight || []) {
+      const msg = item.message || item;
+      const seq = Number(item.seq ?? msg.seq ?? 0);
+      if (!sameId(msg.conversation, state.conversation)) {
+        bumpConversation(msg.conversation, null);
+        continue;
+      }
+      inFlight.add(Number(msg.id));
+      const node = showMessage(msg);
+      state.streams.set(Number(msg.id), { seq, text: msg.text || "", node });
+    }
+    // A reply shown as streaming that is no longer in flight ended while we were not listening.
+    let stale = false;
+    for (const id of Array.from(state.streams.keys())) {
+      if (!inFlight.has(id)) state.streams.delete(id);
+    }
+    for (const node of el.log.querySelectorAll('.message[data-status="streaming"]')) {
+      if (!inFlight.has(Number(node.dataset.messageId))) stale = true;
+    }
+    if (stale || state.everConnected) resync();
+    state.everConnected = true;
+    updateComposer();
+    flushPending();
+  }
+
+  function onAccepted(frame) {
+    const msg = frame.message;
+    const pending = takePending(frame.client_id);
+    if (pending && pending.conversation === null && state.conversation === null) {
+      adoptConversation(msg.conversation, msg.text);
+    }
+    if (pending) {
+      const existing = findMessage(msg.id);
+      if (existing && existing !== pending.node) pending.node.remove();
+      else if (!existing) pending.node.dataset.messageId = String(Number(msg.id));
+      applyMessage(existing || pending.node, msg);
+      flushPending(); // messages that waited for the new conversation's id
+    } else if (sameId(msg.conversation, state.conversation)) {
+      showMessage(msg); // sent from another tab
+    }
+    bumpConversation(msg.conversation, msg.text);
+    updateComposer();
+  }
+
+  function onStarted(frame) {
+    const msg = frame.message;
+    if (!sameId(msg.conversation, state.conversation)) {
+      bumpConversation(msg.conversation, null);
+      return;
+    }
+    const node = showMessage(msg);
+    const known = state.streams.get(Number(msg.id));
+    if (!known) state.streams.set(Number(msg.id), { seq: 0, text: msg.text || "", node });
+    showNotice("");
+    updateComposer();
+  }
+
+  function onDelta(frame) {
+    if (!sameId(frame.conversation, state.conversation)) {
+      bumpConversation(frame.conversation, null);
+      return;
+    }
+    const id = Number(frame.message_id);
+    const seq = Number(frame.seq);
+    let stream = state.streams.get(id);
+    if (!stream) {
+      const node = findMessage(id);
+      if (node && FINAL_STATUSES.has(node.dataset.status)) return; // already finished here
+      if (seq !== 1) {
+        reconnectForSnapshot(); // we missed its start
+        return;
+      }
+      const created = showMessage({
+        id, conversation: frame.conversation, role: "cat", status: "streaming", text: "",
+      });
+      stream = { seq: 0, text: "", node: created };
+      state.streams.set(id, stream);
+      updateComposer();
+    }
+    if (seq <= stream.seq) return; // already included (a snapshot or a duplicate)
+    if (seq > stream.seq + 1) {
+      reconnectForSnapshot(); // frames were lost: hello.in_flight has the text so far
+      return;
+    }
+    stream.seq = seq;
+    stream.text += frame.text;
+    keepScrolled(() => setText(stream.node, stream.text, "streaming"));
+  }
+
+  function onDone(frame) {
+    const msg = frame.message;
+    if (!sameId(msg.conversation, state.conversation)) {
+      bumpConversation(msg.conversation, null);
+      return;
+    }
+    state.streams.delete(Number(msg.id));
+    showMessage(msg);
+    updateComposer();
+  }
+
+  function describeError(frame) {
+    const detail = frame.detail || "Something went wrong.";
+    if (frame.retry_after) return `${detail} (try again in ${frame.retry_after} s)`;
+    return detail;
+  }
+
+  function onError(frame) {
+    if (frame.client_id) {
+      const pending = takePending(frame.client_id);
+      if (pending) markFailed(pending, frame.code);
+    }
+    const elsewhere =
+      frame.conversation !== undefined &&
+      frame.conversation !== null &&
+      !sameId(frame.conversation, state.conversation) &&
+      !frame.client_id;
+    if (elsewhere) {
+      bumpConversation(frame.conversation, null);
+      return;
+    }
+    showNotice(describeError(frame));
+    updateComposer();
+  }
+
+  function showState(catState) {
+    if (el.mood && catState && catState.mood) el.mood.textContent = ` · feeling ${catState.mood}`;
+  }
+
+  function handle(frame) {
+    switch (frame.type) {
+      case "hello": return onHello(frame);
+      case "chat.accepted": return onAccepted(frame);
+      case "chat.started": return onStarted(frame);
+      case "chat.delta": return onDelta(frame);
+      case "chat.done": return onDone(frame);
+      case "error": return onError(frame);
+      case "cat.state": return showState(frame.state);
+      default: return undefined; // pong, memory.changed, and types newer than this page
+    }
+  }
+
+  // After missing frames, re-read the conversation as the server has it. Text is read from the
+  // server-rendered page (escaped by Django) with textContent and re-inserted the same way.
+  async function resync() {
+    if (state.conversation === null) return;
+    const url = conversationUrl(state.conversation);
+    let doc;
+    try {
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      if (!response.ok) return;
+      doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    } catch {
+      return; // offline again; the next hello retries
+    }
+    for (const node of doc.querySelectorAll("#message-log .message[data-message-id]")) {
+      const msg = {
+        id: Number(node.dataset.messageId),
+        role: node.dataset.role,
+        status: node.dataset.status,
+        client_id: node.dataset.clientId || null,
+        text: node.querySelector(".message__text")?.textContent ?? "",
+        created_at: node.querySelector("time")?.getAttribute("datetime") || null,
+      };
+      const seq = Number(node.dataset.seq || 0);
+      const live = state.streams.get(msg.id);
+      if (msg.status === "streaming") {
+        if (live && live.seq >= seq) continue; // our live copy is newer than the saved one
+        const shown = showMessage(msg);
+        state.streams.set(msg.id, { seq, text: msg.text, node: shown });
+      } else {
+        if (live) state.streams.delete(msg.id);
+        showMessage(msg);
+      }
+    }
+    updateComposer();
+  }
+
+  // --- the socket ----------------------------------------------------------------------------
+
+  function send(frame) {
+    if (!state.socket || !state.open) return false;
+    state.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function setStatus(text, link) {
+    el.status.replaceChildren();
+    if (text) el.status.append(text);
+    if (link) {
+      const a = document.createElement("a");
+      a.href = link.href;
+      a.textContent = link.text;
+      el.status.append(" ", a);
+    }
+    el.status.hidden = !text;
+  }
+
+  function connect() {
+    window.clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    if (state.terminal) return;
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${window.location.host}${config.wsPath}`);
+    state.socket = socket;
+    state.open = false;
+    setStatus(state.everConnected ? "Reconnecting…" : "Connecting…");
+    socket.addEventListener("message", (event) => {
+      if (socket !== state.socket) return;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (frame && typeof frame.type === "string") handle(frame);
+    });
+    socket.addEventListener("close", (event) => {
+      if (socket === state.socket) onClose(event);
+    });
+  }
+
+  function onClose(event) {
+    state.socket = null;
+    state.open = false;
+    for (const p of state.pending) p.sent = false; // unconfirmed: resend after reconnecting
+    if (event.code === CLOSE_UNAUTHENTICATED) {
+      const next = encodeURIComponent(window.location.pathname + window.location.search);
+      return terminal("You are logged out: please log in to keep chatting.", {
+        href: `${config.loginUrl}?next=${next}`,
+        text: "Log in",
+      });
+    }
+    if (event.code === CLOSE_NOT_FOUND) {
+      return terminal("Cat not found: it may have been rehomed (deleted), or it is not yours.");
+    }
+    if (state.leaving) return undefined;
+    if (state.resyncNow) {
+      state.resyncNow = false;
+      connect();
+      return undefined;
+    }
+    return scheduleReconnect();
+  }
+
+  function terminal(text, link) {
+    state.terminal = true;
+    setStatus(text, link);
+    showNotice(text);
+    updateComposer();
+  }
+
+  function scheduleReconnect() {
+    // Exponential backoff with jitter, so a restarted server is not hit by every tab at once.
+    const ceiling = Math.min(15000, 500 * 2 ** state.attempt);
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    state.attempt += 1;
+    const waiting = state.pending.length ? " Your messages will be sent when it is back." : "";
+    setStatus(`Connection lost: reconnecting in ${Math.ceil(delay / 1000)} s.${waiting}`);
+    state.reconnectTimer = window.setTimeout(connect, delay);
+  }
+
+  function reconnectForSnapshot() {
+    if (!state.socket) return;
+    state.resyncNow = true;
+    state.socket.close(CLOSE_RESYNC, "resync");
+  }
+
+  function reconnectSoon() {
+    if (!state.socket && !state.terminal && !state.leaving) connect();
+  }
+
+  // --- wiring --------------------------------------------------------------------------------
+
+  el.form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  el.input.addEventListener("keydown", (event) => {
+    // Enter sends, Shift+Enter is a new line; an IME composing text uses Enter to confirm.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  });
+  el.input.addEventListener("input", autosize);
+  el.stop.addEventListener("click", stop);
+  if (el.sidebarToggle) {
+    el.sidebarToggle.addEventListener("click", () => {
+      const open = el.chat.classList.toggle("chat--sidebar-open");
+      el.sidebarToggle.setAttribute("aria-expanded", String(open));
+    });
+  }
+  window.addEventListener("online", reconnectSoon);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") reconnectSoon();
+  });
+  window.addEventListener("pagehide", () => {
+    state.leaving = true;
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) {
+      state.leaving = false;
+      reconnectSoon();
+    }
+  });
+
+  for (const time of el.log.querySelectorAll(".message time")) setTime(time.closest(".message"));
+  el.log.scrollTop = el.log.scrollHeight;
+  updateComposer();
+  connect();
+})();
