@@ -122,12 +122,26 @@ _PERSONALITY_LINES: dict[str, str] = {
     "sassy": "I have opinions, and you'll hear them.",
 }
 
+# In order of precedence: what the message is about beats how it opens ("Hi! I'm sad").
 _INTENT_WORDS: dict[str, tuple[str, ...]] = {
     "farewell": ("bye", "goodbye", "good night", "goodnight", "see you", "gotta go"),
-    "greeting": ("hello", "hi", "hey", "good morning", "good evening", "bonjour", "hola"),
-    "thanks": ("thank", "thanks", "merci", "gracias"),
     "love": ("love you", "adore you", "best cat", "good cat", "cute"),
     "identity": ("your name", "who are you", "what are you"),
+    "sad": (
+        "sad",
+        "tired",
+        "lonely",
+        "scared",
+        "afraid",
+        "upset",
+        "stress",
+        "cry",
+        "bad day",
+        "awful",
+        "anxious",
+        "worried",
+        "sick",
+    ),
     "food": (
         "food",
         "eat",
@@ -146,49 +160,46 @@ _INTENT_WORDS: dict[str, tuple[str, ...]] = {
         "pizza",
     ),
     "play": ("play", "toy", "game", "ball", "chase", "laser", "mouse", "string", "run"),
-    "sad": (
-        "sad",
-        "tired",
-        "lonely",
-        "scared",
-        "afraid",
-        "upset",
-        "stress",
-        "cry",
-        "bad day",
-        "awful",
-        "anxious",
-        "worried",
-        "sick",
-    ),
+    "thanks": ("thank", "thanks", "merci", "gracias"),
+    "greeting": ("hello", "hi", "hey", "good morning", "good evening", "bonjour", "hola"),
 }
 
 
 def detect_intent(text: str) -> str:
+    return _match_intent(text)[0]
+
+
+def _match_intent(text: str) -> tuple[str, str | None]:
+    """The intent of a message and the word that gave it away (None for question/statement)."""
     lowered = f" {text.lower()} "
     for intent, words in _INTENT_WORDS.items():
-        if any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in words):
-            return intent
-    return "question" if text.strip().endswith("?") else "statement"
+        for word in words:
+            if re.search(rf"\b{re.escape(word)}\b", lowered):
+                return intent, word
+    return ("question" if text.strip().endswith("?") else "statement"), None
 
 
-def salient_topic(text: str) -> str:
-    """The most telling words of the message: what the cat will pick up on."""
+def salient_topic(text: str, *, ignore: str = "") -> str:
+    """The most telling word of the message (a name if there is one): what the cat picks up on."""
     words = re.findall(r"[^\W\d_][\w'-]*", text)
-    content = [w for w in words if w.lower() not in _STOPWORDS and len(w) > 2]
+    content = [
+        (i, w)
+        for i, w in enumerate(words)
+        if w.lower() not in _STOPWORDS and len(w) > 2 and w.lower() != ignore.lower()
+    ]
     if not content:
         return "that"
-    # Prefer names (capitalised, not sentence-initial) and long words: they carry the meaning.
-    ranked = sorted(
-        enumerate(content), key=lambda p: (p[1][0].isupper() and p[0] > 0, len(p[1])), reverse=True
-    )
-    first_index = ranked[0][0]
-    phrase = (
-        content[first_index : first_index + 2]
-        if len(content) > first_index + 1
-        else [content[first_index]]
-    )
-    return " ".join(phrase)
+    # Names (capitalised, not sentence-initial) and long words carry the meaning.
+    index, word = max(content, key=lambda p: (p[1][0].isupper() and p[0] > 0, len(p[1])))
+    if not (word[0].isupper() and index > 0):
+        return word
+    # Keep a name of several words together ("New York", "Aunt Mia").
+    start, end = index, index + 1
+    while start > 1 and words[start - 1][0].isupper():
+        start -= 1
+    while end < len(words) and words[end][0].isupper():
+        end += 1
+    return " ".join(words[start:end][:3])
 
 
 def compose_reply(
@@ -199,8 +210,10 @@ def compose_reply(
     last_user_text: str,
     rng: random.Random,
 ) -> str:
-    intent = detect_intent(last_user_text)
-    topic = salient_topic(last_user_text)
+    intent, keyword = _match_intent(last_user_text)
+    # For food and play the thing itself is the topic ("sushi", "laser"), not the loudest word.
+    topic = keyword if intent in ("food", "play") and keyword else None
+    topic = topic or salient_topic(last_user_text, ignore=name)
     traits = [t for t in _PERSONALITY_LINES if t in personality.lower()]
     personality_line = _PERSONALITY_LINES[rng.choice(traits)] if traits else "Just a cat."
     parts = [rng.choice(_SOUNDS)]

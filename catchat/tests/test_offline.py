@@ -53,3 +53,14 @@ def test_a_mood_colours_the_reply() -> None:
 async def test_it_streams_word_by_word() -> None:
     words = [w async for w in offline.stream_words("Mrrp. Hello there human", 0)]
     assert words == ["Mrrp. ", "Hello ", "there ", "human"]
+
+
+def test_what_a_message_is_about_beats_how_it_opens() -> None:
+    assert offline.detect_intent("Hi Whiskers! My dog Rex ate my sushi") == "food"
+    assert offline.detect_intent("Hey, I'm so sad today") == "sad"
+
+
+def test_the_topic_is_a_name_when_there_is_one_but_never_the_cats_own() -> None:
+    assert offline.salient_topic("Whiskers, my sister Mia visited", ignore="Whiskers") == "Mia"
+    assert offline.salient_topic("We moved to New York last spring") == "New York"
+    assert offline.salient_topic("ok") == "that"

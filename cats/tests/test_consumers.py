@@ -511,4 +511,4 @@ async def test_the_queries_of_a_turn_are_few_and_do_not_grow_with_the_conversati
         counts.append(len(queries))
         await tab.disconnect()
     assert counts[0] == counts[1], counts
-    assert counts[0] <= 10, queries.statements
+    assert counts[0] <= 8, queries.statements
