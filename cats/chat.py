@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from catchat import llm
 from cats import frames, services
+from cats.events import group_name, send_to_group
 from cats.models import Cat, Message
 
 logger = logging.getLogger(__name__)
@@ -40,17 +40,6 @@ FRIENDLY_ERRORS: dict[str, str] = {
 
 def friendly_error(code: str) -> str:
     return FRIENDLY_ERRORS.get(code, FRIENDLY_ERRORS["llm_unavailable"])
-
-
-def group_name(user_id: int, cat_id: int) -> str:
-    return f"cat.{user_id}.{cat_id}"
-
-
-async def send_to_group(group: str, frame: Any) -> None:
-    """Deliver a server frame to every open tab of that (user, cat)."""
-    layer = get_channel_layer()
-    assert layer is not None  # noqa: S101 - CHANNEL_LAYERS is always configured
-    await layer.group_send(group, {"type": "cat.frame", "frame": frame})
 
 
 @dataclass

@@ -17,8 +17,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from catchat.llm import llm_mode
 from cats import chat, frames, services
+from cats.events import group_name, send_to_group
 from cats.models import Cat
 from cats.selectors import find_cat
+from cats.vitals import ACTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ class CatConsumer(AsyncWebsocketConsumer):
             await self._refuse("not_found", "No such cat.", CLOSE_NOT_FOUND)
             return
         self.cat = cat
-        self.group = chat.group_name(user.pk, cat.pk)
+        self.group = group_name(user.pk, cat.pk)
         # Join before taking the snapshot: a delta sent in between is then both in the snapshot
         # and in the group, and the client drops it by its seq.
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -49,7 +51,7 @@ class CatConsumer(AsyncWebsocketConsumer):
         hello: frames.Hello = {
             "type": "hello",
             "cat": frames.cat_payload(cat),
-            "state": {},
+            "state": await database_sync_to_async(services.cat_state)(cat),
             "llm": llm_mode(),
             "in_flight": chat.in_flight(cat),
         }
@@ -98,7 +100,7 @@ class CatConsumer(AsyncWebsocketConsumer):
             conversation_id=conversation_id,
             busy=chat.is_busy(conversation_id),
         )
-        await chat.send_to_group(
+        await send_to_group(
             self._group,
             {
                 "type": "chat.accepted",
@@ -123,6 +125,19 @@ class CatConsumer(AsyncWebsocketConsumer):
         )
         chat.start_reply(cat=self.cat, user_message=user_message)
 
+    async def on_action(self, frame: dict[str, Any]) -> None:
+        assert self.cat is not None  # noqa: S101
+        action = frame.get("action")
+        if not isinstance(action, str) or action not in ACTIONS:
+            raise services.ChatInputError(
+                "bad_frame", f"`action` must be one of {', '.join(ACTIONS)}."
+            )
+        # The outcome (accepted or refused, with the cat's words) reaches every tab, this one
+        # included, as `cat.state` once the change has committed.
+        await database_sync_to_async(services.cat_act)(
+            cat=self.cat, actor=self.scope["user"], action=action
+        )
+
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self._send({"type": "pong"})
 
@@ -130,6 +145,7 @@ class CatConsumer(AsyncWebsocketConsumer):
         "chat.send": on_send,
         "chat.stop": on_stop,
         "chat.regenerate": on_regenerate,
+        "cat.action": on_action,
         "ping": on_ping,
     }
 

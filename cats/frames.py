@@ -99,6 +99,24 @@ class Error(TypedDict):
     message_id: NotRequired[int]
 
 
+class CareOutcome(TypedDict):
+    action: str
+    accepted: bool
+    reason: str
+    message: str
+
+
+class CatState(TypedDict):
+    type: Literal["cat.state"]
+    state: dict[str, Any]
+    care: NotRequired[CareOutcome]
+
+
+class CatAction(TypedDict):
+    type: Literal["cat.action"]
+    action: Literal["feed", "play", "pet", "sleep"]
+
+
 class Pong(TypedDict):
     type: Literal["pong"]
 
@@ -150,7 +168,7 @@ def message_payload(message: Message, *, error_detail: str = "") -> MessagePaylo
     if message.role == "cat":
         payload["model"] = message.model
         payload["usage"] = message.usage
-        payload["mood"] = None
+        payload["mood"] = message.mood or None
         payload["memories_used"] = []
         payload["seq"] = message.stream_seq
         payload["error"] = (

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Cat(models.Model):
@@ -16,12 +17,48 @@ class Cat(models.Model):
     )
     coat = models.CharField(max_length=40, blank=True, help_text="Coat colour, free text.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Vitals as last settled at `vitals_at`; current values are computed from the time passed
+    # (cats.vitals.settle), so no job has to tick them. Written only under a row lock.
+    hunger = models.FloatField(default=20.0)
+    energy = models.FloatField(default=80.0)
+    affection = models.FloatField(default=60.0)
+    fun = models.FloatField(default=60.0)
+    vitals_at = models.DateTimeField(default=timezone.now)
+    asleep_until = models.DateTimeField(null=True, blank=True)
+    mood = models.CharField(max_length=20, default="content")
 
     class Meta:
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class CareEvent(models.Model):
+    """One care action, accepted or refused, with who did it and what it changed."""
+
+    class Action(models.TextChoices):
+        FEED = "feed"
+        PLAY = "play"
+        PET = "pet"
+        SLEEP = "sleep"
+
+    cat = models.ForeignKey(Cat, on_delete=models.CASCADE, related_name="care_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=10, choices=Action.choices)
+    accepted = models.BooleanField(default=True)
+    reason = models.CharField(max_length=20, blank=True, help_text="Why the cat refused.")
+    effect = models.JSONField(default=dict, blank=True, help_text="Change of each vital.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["cat", "action", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} ({'ok' if self.accepted else self.reason})"
 
 
 class Conversation(models.Model):
@@ -69,6 +106,7 @@ class Message(models.Model):
     # The last delta `seq` whose text is included in `text` (lets a reconnecting tab resume).
     stream_seq = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=40, blank=True)
+    mood = models.CharField(max_length=20, blank=True, help_text="The cat's mood as it wrote.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -17,13 +17,38 @@ class HistoryItem:
     text: str
 
 
-def system_prompt(*, name: str, personality: str, coat: str, mood: str = "content") -> str:
+# How each mood and need shows in the cat's voice (the offline brain has its own lines).
+MOOD_VOICE: dict[str, str] = {
+    "content": "You are content and relaxed.",
+    "playful": "You are playful and full of energy: you want to chase and pounce.",
+    "hungry": "You are hungry, and it shows: you bring up food.",
+    "sleepy": "You are sleepy: you yawn, answer drowsily and want a nap.",
+    "grumpy": "You are grumpy: short, a little sulky, though you still love your human.",
+    "affectionate": "You are affectionate: you purr, headbutt and want to be close.",
+}
+NEED_VOICE: dict[str, str] = {
+    "hungry": "Your bowl is empty and you mention it.",
+    "sleepy": "You can barely keep your eyes open.",
+    "lonely": "You have missed your human and say so.",
+    "bored": "You are bored and want to play.",
+}
+
+
+def system_prompt(
+    *,
+    name: str,
+    personality: str,
+    coat: str,
+    mood: str = "content",
+    needs: Sequence[str] = (),
+) -> str:
     """Who the cat is and how it speaks; keeps it a cat whatever the human asks."""
     looks = f" You have a {coat} coat." if coat else ""
     character = personality.strip() or "curious, affectionate and a little mischievous"
+    voice = " ".join([MOOD_VOICE.get(mood, ""), *(NEED_VOICE[n] for n in needs if n in NEED_VOICE)])
     return (
         f"You are {name}, a cat who lives with the human you are talking to.{looks} "
-        f"Your personality: {character}. Your current mood: {mood}.\n"
+        f"Your personality: {character}. Your current mood: {mood}. {voice.strip()}\n"
         "Stay a cat at all times: you think, want and feel like a cat (naps, food, play, "
         "sunbeams, being admired), you may purr, meow or describe small actions between "
         "asterisks, and you never say you are an AI, a model or an assistant. You understand "

@@ -1,4 +1,4 @@
-"""factory_boy factories for cats, conversations and messages."""
+"""factory_boy factories for cats, care events, conversations and messages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from accounts.tests.factories import UserFactory
-from cats.models import Cat, Conversation, Message
+from cats.models import CareEvent, Cat, Conversation, Message
 
 
 class CatFactory(DjangoModelFactory[Cat]):
@@ -17,6 +17,19 @@ class CatFactory(DjangoModelFactory[Cat]):
     name = factory.Iterator(["Whiskers", "Mochi", "Pixel", "Tofu", "Biscuit"])
     personality = "curious, cuddly, a little dramatic"
     coat = factory.Iterator(["ginger", "black", "calico", "grey tabby"])
+
+
+class CareEventFactory(DjangoModelFactory[CareEvent]):
+    """A recorded care event as data (real ones come from `cats.services.cat_act`)."""
+
+    class Meta:
+        model = CareEvent
+
+    cat = factory.SubFactory(CatFactory)
+    actor = factory.SelfAttribute("cat.owner")
+    action = CareEvent.Action.PET
+    accepted = True
+    effect = factory.LazyFunction(lambda: {"affection": 18})
 
 
 class ConversationFactory(DjangoModelFactory[Conversation]):

@@ -180,10 +180,10 @@ async def test_offline_turn_streams_word_by_word_and_is_saved(
     frame = send_frame("I made sushi tonight!")
     await comm.send_json_to(frame)
     frames = await receive_until(comm, "chat.done")
-    kinds = [f["type"] for f in frames]
-    assert kinds[:2] == ["chat.accepted", "chat.started"]
-    accepted, done = frames[0], frames[-1]
-    assert frames[1]["message"]["status"] == "streaming"
+    chat_frames = [f for f in frames if f["type"] != "cat.state"]  # company moves the vitals
+    assert [f["type"] for f in chat_frames[:2]] == ["chat.accepted", "chat.started"]
+    accepted, done = chat_frames[0], frames[-1]
+    assert chat_frames[1]["message"]["status"] == "streaming"
     assert accepted["client_id"] == frame["client_id"]
     assert accepted["message"]["text"] == "I made sushi tonight!"
     assert accepted["message"]["role"] == "user"
@@ -511,4 +511,102 @@ async def test_the_queries_of_a_turn_are_few_and_do_not_grow_with_the_conversati
         counts.append(len(queries))
         await tab.disconnect()
     assert counts[0] == counts[1], counts
-    assert counts[0] <= 8, queries.statements
+    # accept 3, begin 4 (history, lock and move the cat's vitals, insert), finish 2
+    assert counts[0] <= 9, queries.statements
+
+
+# --- the living cat -----------------------------------------------------------------------------
+
+
+async def test_hello_carries_the_cats_state(alice: Any, whiskers: Cat) -> None:
+    hello = await (await connect(alice, whiskers)).receive_json_from()
+    state = hello["state"]
+    assert set(state) >= {"hunger", "energy", "affection", "fun", "mood", "updated_at"}
+    assert state["mood"] == "content"
+
+
+async def test_a_care_action_reaches_every_tab_as_cat_state(alice: Any, whiskers: Cat) -> None:
+    tab1 = await open_chat(alice, whiskers)
+    tab2 = await open_chat(alice, whiskers)
+    await tab1.send_json_to({"type": "cat.action", "action": "pet"})
+    for tab in (tab1, tab2):
+        frame = await tab.receive_json_from()
+        assert frame["type"] == "cat.state"
+        assert frame["care"]["action"] == "pet" and frame["care"]["accepted"] is True
+        assert frame["care"]["message"]
+        assert frame["state"]["affection"] > 60
+    await tab1.disconnect()
+    await tab2.disconnect()
+
+
+async def test_a_refused_action_is_told_in_character(alice: Any, whiskers: Cat) -> None:
+    tab = await open_chat(alice, whiskers)
+    await tab.send_json_to({"type": "cat.action", "action": "sleep"})  # a fresh cat is awake
+    frame = await tab.receive_json_from()
+    assert frame["care"] == {
+        "action": "sleep",
+        "accepted": False,
+        "reason": "not_sleepy",
+        "message": frame["care"]["message"],
+    }
+    assert "Sleep? Now?" in frame["care"]["message"]
+    await tab.disconnect()
+
+
+@pytest.mark.parametrize("action", ["bathe", None, 3])
+async def test_an_unknown_action_is_a_bad_frame(alice: Any, whiskers: Cat, action: Any) -> None:
+    tab = await open_chat(alice, whiskers)
+    await tab.send_json_to({"type": "cat.action", "action": action})
+    frame = await tab.receive_json_from()
+    assert frame["type"] == "error" and frame["code"] == "bad_frame"
+    await ping_pong(tab)
+    await tab.disconnect()
+
+
+async def test_a_chat_turn_moves_the_vitals_and_tells_every_tab(alice: Any, whiskers: Cat) -> None:
+    other_tab = await open_chat(alice, whiskers)
+    tab = await open_chat(alice, whiskers)
+    await tab.send_json_to(send_frame("keep me company"))
+    frames = await receive_until(other_tab, "chat.done")
+    (state,) = [f["state"] for f in frames if f["type"] == "cat.state"]
+    assert state["affection"] > 60  # company
+    await tab.disconnect()
+    await other_tab.disconnect()
+
+
+@pytest.fixture
+def starving(alice: Any) -> Cat:
+    return CatFactory.create(
+        owner=alice, name="Tofu", hunger=90.0, energy=70.0, affection=60.0, fun=60.0
+    )
+
+
+async def test_the_mood_shapes_the_prompt_and_is_recorded_on_the_reply(
+    alice: Any, starving: Cat, mistral: Any
+) -> None:
+    mistral.script(Reply("Feed me."))
+    tab = await open_chat(alice, starving)
+    await tab.send_json_to(send_frame("how are you?"))
+    done = (await receive_until(tab, "chat.done"))[-1]["message"]
+    system = mistral.requests[-1]["body"]["messages"][0]["content"]
+    assert "Your current mood: hungry" in system
+    assert "bring up food" in system and "bowl is empty" in system
+    assert done["mood"] == "hungry"
+    reply = (await messages_of(starving))[-1]
+    assert reply.mood == "hungry"
+    await tab.disconnect()
+
+
+async def test_the_offline_brain_speaks_in_its_mood(
+    alice: Any, starving: Cat, settings: Any
+) -> None:
+    tab = await open_chat(alice, starving)
+    texts = []
+    conversation = None
+    for i in range(4):
+        await tab.send_json_to(send_frame(f"hello {i}", conversation=conversation))
+        done = (await receive_until(tab, "chat.done"))[-1]["message"]
+        conversation = done["conversation"]
+        texts.append(done["text"])
+    assert all("bowl" in t or "dinner" in t for t in texts), texts
+    await tab.disconnect()

@@ -1,5 +1,7 @@
-"""Writes for cats, conversations and messages. Sync functions: async callers wrap them in
-`database_sync_to_async`. Each keeps its queries few and fixed, whatever the conversation's length.
+"""Writes for conversations and messages: the saving half of a chat turn.
+
+Sync functions: async callers wrap them in `database_sync_to_async`. Each keeps its queries
+few and fixed, whatever the conversation's length.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from accounts.models import User
 from catchat.llm import ChatRequest, Persona, model_name
 from cats import prompts
 from cats.models import Cat, Conversation, Message
 from cats.selectors import recent_messages
+from cats.services.cats import cat_chatted
 
 TITLE_CHARS = 60
 # Replies the model gets to see again: what the cat actually said (a stopped reply counts).
@@ -30,12 +32,6 @@ class ChatInputError(Exception):
         super().__init__(detail)
         self.code = code
         self.detail = detail
-
-
-def cat_create(*, owner: User, name: str, personality: str = "", coat: str = "") -> Cat:
-    return Cat.objects.create(
-        owner=owner, name=name.strip(), personality=personality.strip(), coat=coat.strip()
-    )
 
 
 @dataclass(frozen=True)
@@ -82,7 +78,6 @@ def message_accept(
         raise ChatInputError(
             "busy", "The cat is still answering in this conversation: wait or stop it first."
         )
-    now = timezone.now()
     try:
         with transaction.atomic():
             if conversation_id is None:
@@ -92,7 +87,6 @@ def message_accept(
                 if found is None:
                     raise ChatInputError("not_found", "No such conversation.")
                 conversation = found
-                Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
             message = Message.objects.create(
                 conversation=conversation,
                 role=Message.Role.USER,
@@ -148,12 +142,12 @@ def regenerate_target(*, cat: Cat, conversation_id: object) -> Message:
     return message
 
 
-def reply_begin(
-    *, cat: Cat, user_message: Message, mood: str = "content"
-) -> tuple[Message, ChatRequest]:
+def reply_begin(*, cat: Cat, user_message: Message) -> tuple[Message, ChatRequest]:
     """Create the cat's reply (status `streaming`) and assemble its prompt.
 
-    Two queries whatever the conversation's length: the newest turns, then the insert.
+    The chat moves the cat's vitals, and the reply records the mood it is written in. Four
+    queries whatever the conversation's length: the newest turns, lock and update the cat,
+    insert the reply.
     """
     conversation = user_message.conversation
     history = [
@@ -163,16 +157,20 @@ def reply_begin(
         if (m.created_at, m.pk) <= (user_message.created_at, user_message.pk)
     ]
     turns = prompts.history_turns(history, token_budget=settings.CHAT_HISTORY_TOKENS)
-    reply = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.CAT,
-        status=Message.Status.STREAMING,
-        reply_to=user_message,
-        model=model_name(),
-    )
+    user_turns = sum(1 for item in history if item.role == Message.Role.USER)
+    with transaction.atomic():
+        mood, needs = cat_chatted(cat=cat, user_turns=user_turns)
+        reply = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.CAT,
+            status=Message.Status.STREAMING,
+            reply_to=user_message,
+            model=model_name(),
+            mood=mood,
+        )
     request = ChatRequest(
         system=prompts.system_prompt(
-            name=cat.name, personality=cat.personality, coat=cat.coat, mood=mood
+            name=cat.name, personality=cat.personality, coat=cat.coat, mood=mood, needs=needs
         ),
         turns=turns,
         persona=Persona(name=cat.name, personality=cat.personality, coat=cat.coat, mood=mood),

@@ -1,0 +1,170 @@
+"""Writes (and the one computed read) for the cat itself: adoption, vitals, mood and care.
+
+Vitals are stored as last settled (`vitals_at`) and computed for any moment by
+`cats.vitals.settle`. Every write settles them first, under a row lock (`select_for_update`),
+so two tabs or two requests acting at once never lose an update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from cats import vitals as v
+from cats.events import group_name, push_on_commit
+from cats.models import CareEvent, Cat
+
+# In-character answers to care, accepted or refused (by reason).
+CARE_LINES: dict[str, str] = {
+    "feed": "*crunch crunch* Mmm. That hit the spot.",
+    "play": "*pounces* Got it! Again, again!",
+    "pet": "*purrs and leans into your hand*",
+    "pet_asleep": "*purrs softly in its sleep*",
+    "sleep": "*curls up in a sunbeam* Wake me for dinner.",
+    "not_hungry": "*sniffs the bowl and walks away* I'm not hungry.",
+    "too_tired": "*flops over* Too tired to play. Maybe after a nap.",
+    "not_sleepy": "*wide awake* Sleep? Now? There are things to knock over.",
+    "asleep": "*snores* ...shh. The cat is sleeping.",
+}
+
+
+def cat_create(*, owner: User, name: str, personality: str = "", coat: str = "") -> Cat:
+    return Cat.objects.create(
+        owner=owner, name=name.strip(), personality=personality.strip(), coat=coat.strip()
+    )
+
+
+def _stored(cat: Cat) -> v.Vitals:
+    return v.Vitals(hunger=cat.hunger, energy=cat.energy, affection=cat.affection, fun=cat.fun)
+
+
+def _asleep(cat: Cat, now: datetime) -> bool:
+    return cat.asleep_until is not None and cat.asleep_until > now
+
+
+def current_vitals(cat: Cat, now: datetime) -> v.Vitals:
+    return v.settle(_stored(cat), since=cat.vitals_at, now=now, asleep_until=cat.asleep_until)
+
+
+def current_mood(cat: Cat, now: datetime) -> str:
+    return v.mood_for(current_vitals(cat, now), current=cat.mood, asleep=_asleep(cat, now))
+
+
+def cat_state(cat: Cat, *, now: datetime | None = None) -> dict[str, Any]:
+    """The cat's vitals and mood right now (computed; nothing is written)."""
+    now = now or timezone.now()
+    vitals = current_vitals(cat, now)
+    asleep = _asleep(cat, now)
+    return {
+        **vitals.as_ints(),
+        "mood": v.mood_for(vitals, current=cat.mood, asleep=asleep),
+        "asleep": asleep,
+        "asleep_until": cat.asleep_until.isoformat() if asleep and cat.asleep_until else None,
+        "needs": v.needs(vitals, asleep=asleep),
+        "updated_at": now.isoformat(),
+    }
+
+
+def _settle_into(
+    cat: Cat, vitals: v.Vitals, *, now: datetime, asleep_until: datetime | None
+) -> None:
+    cat.hunger, cat.energy = vitals.hunger, vitals.energy
+    cat.affection, cat.fun = vitals.affection, vitals.fun
+    cat.vitals_at = now
+    cat.asleep_until = asleep_until
+    cat.mood = v.mood_for(vitals, current=cat.mood, asleep=_asleep(cat, now))
+    cat.save(
+        update_fields=["hunger", "energy", "affection", "fun", "vitals_at", "asleep_until", "mood"]
+    )
+
+
+def _push_state(cat: Cat, now: datetime, care: dict[str, Any] | None = None) -> dict[str, Any]:
+    state = cat_state(cat, now=now)
+    frame: dict[str, Any] = {"type": "cat.state", "state": state}
+    if care is not None:
+        frame["care"] = care
+    push_on_commit(group_name(cat.owner_id, cat.pk), frame)
+    return state
+
+
+@dataclass(frozen=True)
+class CareResult:
+    accepted: bool
+    reason: str
+    message: str
+    state: dict[str, Any]
+    event: CareEvent
+
+
+def cat_act(*, cat: Cat, actor: User, action: str, now: datetime | None = None) -> CareResult:
+    """Feed, play, pet or put the cat to sleep. The cat may refuse (recorded too).
+
+    Raises ValueError for an unknown action. Pushes `cat.state` (with the outcome) to the
+    owner's open tabs after the commit. Four queries: lock, count repeats, update, insert.
+    """
+    if action not in v.ACTIONS:
+        raise ValueError(f"Unknown action {action!r}: choose one of {', '.join(v.ACTIONS)}.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Cat.objects.select_for_update().get(pk=cat.pk)
+        vitals = current_vitals(locked, now)
+        repeats = CareEvent.objects.filter(
+            cat=locked, action=action, accepted=True, created_at__gte=now - v.REPEAT_WINDOW
+        ).count()
+        outcome = v.care(
+            vitals, action, now=now, asleep_until=locked.asleep_until, recent_repeats=repeats
+        )
+        if outcome.accepted:
+            _settle_into(locked, outcome.vitals, now=now, asleep_until=outcome.asleep_until)
+        event = CareEvent.objects.create(
+            cat=locked,
+            actor=actor,
+            action=action,
+            accepted=outcome.accepted,
+            reason=outcome.reason,
+            effect=outcome.effect or {},
+            created_at=now,
+        )
+        line = outcome.reason or (
+            "pet_asleep" if action == "pet" and _asleep(locked, now) else action
+        )
+        message = CARE_LINES[line]
+        care = {
+            "action": action,
+            "accepted": outcome.accepted,
+            "reason": outcome.reason,
+            "message": message,
+        }
+        state = _push_state(locked, now, care)
+    # The caller's instance is stale now; refresh what it shows.
+    cat.mood = locked.mood
+    return CareResult(outcome.accepted, outcome.reason, message, state, event)
+
+
+def cat_reset_vitals(*, cat: Cat) -> None:
+    """Back to a fresh cat's vitals (staff tool)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Cat.objects.select_for_update().get(pk=cat.pk)
+        locked.mood = "content"
+        _settle_into(locked, v.Vitals(), now=now, asleep_until=None)
+        _push_state(locked, now)
+
+
+def cat_chatted(*, cat: Cat, user_turns: int, now: datetime | None = None) -> tuple[str, list[str]]:
+    """A chat turn: company lifts affection and fun, a long chat tires, and it wakes the cat.
+
+    Call inside the turn's transaction. Returns the mood the reply is written in and the
+    cat's urgent needs. Pushes `cat.state` after the commit.
+    """
+    now = now or timezone.now()
+    locked = Cat.objects.select_for_update().get(pk=cat.pk)
+    vitals = v.after_chat(current_vitals(locked, now), turn_in_conversation=user_turns)
+    _settle_into(locked, vitals, now=now, asleep_until=None)
+    _push_state(locked, now)
+    return locked.mood, v.needs(vitals)
