@@ -156,11 +156,19 @@ CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=2000)
 
 # --- REST / JWT ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # JWT first: a request without credentials is then a 401 with `WWW-Authenticate: Bearer`
+    # (the first class's header; session auth alone would make it a 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every error is `{"detail": ...}`, or field errors for a 400.
+    "EXCEPTION_HANDLER": "catchat.rest.exception_handler",
+    # A JSON API: any other request body is a 415. No browsable API; OpenAPI documents it.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
