@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import User
 from catchat.llm import llm_mode
+from cats import looks
 from cats.forms import AdoptForm
 from cats.models import Cat, Conversation
 from cats.selectors import (
@@ -24,7 +25,7 @@ from cats.selectors import (
     find_conversation,
     recent_messages,
 )
-from cats.services import cat_create
+from cats.services import cat_create, cat_state
 
 SIDEBAR_CONVERSATIONS = 50
 HISTORY_MESSAGES = 200
@@ -56,6 +57,8 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
     conversation = _selected_conversation(request, cat, conversations)
     history = recent_messages(conversation, HISTORY_MESSAGES) if conversation else []
     mode = llm_mode()
+    state = cat_state(cat)  # computed from the cat's row: no query
+    coat_colour, coat_pattern = looks.coat_look(cat.coat)
     return render(
         request,
         "cats/chat.html",
@@ -65,6 +68,12 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
             "conversation": conversation,
             "history": history,  # not "messages": that name belongs to django.contrib.messages
             "llm_mode": mode,
+            "state": state,
+            "meters": looks.meters(state),
+            "mood_look": looks.mood_look(state),
+            "mood_hint": looks.mood_hint(state),
+            "coat_colour": coat_colour,
+            "coat_pattern": coat_pattern,
             # Read by static/js/chat.js through json_script (escaped for a <script> block).
             "chat_config": {
                 "cat": {"id": cat.pk, "name": cat.name},
@@ -73,6 +82,8 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
                 "wsPath": f"/ws/cats/{cat.pk}/",
                 "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
                 "loginUrl": reverse("login"),
+                "state": state,
+                "moods": looks.MOOD_HINTS,
             },
         },
     )

@@ -9,6 +9,7 @@ settings; the test's connections are closed first so the child never shares thei
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
@@ -22,7 +23,8 @@ from daphne.testing import DaphneProcess
 from django.conf import settings as django_settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.db import connections
-from playwright.async_api import Page, async_playwright, expect
+from django.utils import timezone
+from playwright.async_api import Page, ViewportSize, async_playwright, expect
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
@@ -38,7 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 XSS = "<img src=x onerror=alert(1)>"
 
 pytestmark = [
@@ -365,3 +367,104 @@ async def test_a_message_typed_while_disconnected_is_sent_after_reconnecting(
         await expect(page.locator('#message-log .message[data-role="cat"]')).to_have_count(1)
     finally:
         await network.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go, to look at how the page looks: SCREENSHOT_DIR, else a tmp dir."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def _screenshot(page: Page, folder: Path, name: str) -> None:
+    # Transitions finished, so the picture shows where the page settles.
+    await page.screenshot(path=folder / f"{name}.png", animations="disabled")
+
+
+@pytest.fixture
+def hungry_whiskers(alice: User) -> Cat:
+    # Set before the server forks (this fixture is asked for before `server`): the page then
+    # opens on exactly these vitals.
+    return CatFactory.create(
+        owner=alice,
+        name="Whiskers",
+        coat="ginger",
+        hunger=85,
+        energy=70,
+        affection=60,
+        fun=60,
+        vitals_at=timezone.now(),
+        mood="hungry",
+    )
+
+
+async def test_feeding_a_hungry_cat_changes_its_meter_and_its_look_until_it_refuses(
+    hungry_whiskers: Cat, server_url: str, desktop_page: Page, shots: Path
+) -> None:
+    page = desktop_page
+    chat_path = f"/cats/{hungry_whiskers.pk}/"
+    await _log_in(page, server_url, "alice", chat_path)
+    await expect(page.locator("#connection-status")).to_be_hidden()  # hello arrived
+
+    hunger = page.get_by_role("meter", name=re.compile(r"^Hunger \d+ of 100"))
+    figure = page.locator("#cat-figure")
+    await expect(hunger).to_have_attribute("value", re.compile(r"^8[4-6]$"))
+    await expect(hunger).to_have_accessible_name(re.compile(r"^Hunger 8[4-6] of 100, .*starving"))
+    await expect(figure).to_have_attribute("data-mood", "hungry")
+    await expect(figure).to_have_accessible_name("Whiskers looks hungry")
+    await expect(page.locator("#mood-text")).to_have_text("Whiskers is hungry")
+    await _screenshot(page, shots, "vitals-desktop-hungry")
+
+    feed = page.get_by_role("button", name="Feed Whiskers")
+    status = page.get_by_role("status").and_(page.locator("#care-status"))
+    await feed.click()
+    # 40 points of food: hunger ~45, and the mood moves on from hungry at once.
+    await expect(hunger).to_have_attribute("value", re.compile(r"^4[4-6]$"))
+    await expect(hunger).to_have_accessible_name(re.compile(r"^Hunger 4[4-6] of 100"))
+    await expect(figure).not_to_have_attribute("data-mood", "hungry")
+    await expect(figure).to_have_attribute("data-mood", "content")
+    await expect(page.locator("#mood-text")).to_have_text("Whiskers is content")
+    await expect(status).to_have_attribute("data-accepted", "true")
+    await expect(status).to_contain_text("Whiskers:")
+
+    # Each feed counts for less, and a full cat refuses.
+    for _ in range(8):
+        await feed.click()  # waits until the last answer has unlocked the buttons
+        await expect(feed).to_be_enabled()  # this one's answer arrived
+        if await status.get_attribute("data-accepted") == "false":
+            break
+    await expect(status).to_have_attribute("data-accepted", "false")
+    await expect(status).to_contain_text(re.compile(r"not hungry", re.IGNORECASE))
+    assert int(await hunger.get_attribute("value") or "-1") < 20
+    await _screenshot(page, shots, "vitals-desktop")
+
+    # The same page on a phone: the panel sits above the log and everything fits on screen.
+    await page.set_viewport_size(PHONE)
+    await page.reload()
+    await expect(page.locator("#connection-status")).to_be_hidden()
+    await feed.click()
+    await expect(status).to_have_attribute("data-accepted", "false")
+    parts = ("#cat-figure", "#mood-text", "#meter-hunger", "#care-status", "#composer-input")
+    for part in parts:
+        box = await page.locator(part).bounding_box()
+        assert box is not None, part
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], part
+        assert box["y"] + box["height"] <= PHONE["height"], part
+    for button in await page.locator(".care__button").all():
+        await expect(button).to_be_in_viewport()
+        await expect(button).to_be_enabled()
+    log = await page.locator("#message-log").bounding_box()
+    assert log is not None and log["height"] >= 250, "the log keeps room to chat"
+    await _screenshot(page, shots, "vitals-phone")
+
+    # Folding the details leaves the mood and the buttons, and more room for the log.
+    toggle = page.get_by_role("button", name="Whiskers's vitals")
+    await expect(toggle).to_have_attribute("aria-expanded", "true")
+    await toggle.click()
+    await expect(page.locator("#meter-hunger")).to_be_hidden()
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+    await expect(feed).to_be_visible()
+    folded = await page.locator("#message-log").bounding_box()
+    assert folded is not None and folded["height"] > log["height"]
+    await _screenshot(page, shots, "vitals-phone-folded")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from accounts.models import User
@@ -215,3 +219,78 @@ def test_the_chat_page_runs_the_same_queries_whatever_the_history(
 
     assert len(default.context["conversations"]) == size
     assert len(default.context["history"]) == size
+
+
+def _meter(html: str, vital: str) -> dict[str, str]:
+    """The attributes of the page's <meter> for one vital."""
+    match = re.search(rf'<meter [^>]*id="meter-{vital}"[^>]*>', html)
+    assert match, f"no meter for {vital}"
+    return dict(re.findall(r'([\w-]+)="([^"]*)"', match.group(0)))
+
+
+def test_the_chat_page_shows_the_vitals_as_meters_and_the_mood_in_words(
+    alice_client: Client, alice: User
+) -> None:
+    cat = CatFactory.create(
+        owner=alice,
+        name="Whiskers",
+        coat="orange tabby",
+        hunger=85,
+        energy=70,
+        affection=60,
+        fun=55,
+        vitals_at=timezone.now(),
+        mood="hungry",
+    )
+
+    response = alice_client.get(reverse("cats:chat", args=[cat.pk]))
+    html = response.content.decode()
+
+    hunger = _meter(html, "hunger")
+    assert hunger["value"] == "85"
+    assert (hunger["min"], hunger["max"], hunger["optimum"]) == ("0", "100", "0")  # high = bad
+    assert hunger["aria-label"] == "Hunger 85 of 100, 0 is full, 100 is starving"
+    assert _meter(html, "energy")["aria-label"] == "Energy 70 of 100"
+    assert _meter(html, "affection")["value"] == "60"
+    assert _meter(html, "fun")["value"] == "55"
+    assert _meter(html, "fun")["optimum"] == "100"
+    assert "<span>full</span><span>starving</span>" in html
+    assert '<h2 class="vitals__mood" id="mood-text">Whiskers is hungry</h2>' in html
+    assert 'data-mood="hungry" data-asleep="false" data-coat="ginger" data-pattern="tabby"' in html
+    assert 'role="img" aria-label="Whiskers looks hungry"' in html
+    assert 'id="sleep-note" hidden' in html
+    for action, name in [
+        ("feed", "Feed Whiskers"),
+        ("play", "Play with Whiskers"),
+        ("pet", "Pet Whiskers"),
+        ("sleep", "Sleep: put Whiskers down for a nap"),
+    ]:
+        # Real buttons, named for what they do; enabled by the script once connected.
+        visible = name.split(" ")[0].rstrip(":")
+        assert re.search(
+            rf'<button type="button" [^>]*data-action="{action}" aria-label="{name}" disabled>'
+            rf"<svg [^>]*aria-hidden=\"true\"[^>]*>.*?</svg>{visible}</button>",
+            html,
+        )
+    assert 'id="care-status" role="status"' in html
+    # The page's script starts from the same state, and knows the words for each mood.
+    config = response.context["chat_config"]
+    assert config["state"]["hunger"] == 85
+    assert config["state"]["mood"] == "hungry"
+    assert config["moods"]["hungry"]
+
+
+def test_a_sleeping_cat_shows_until_when_it_sleeps(alice_client: Client, alice: User) -> None:
+    now = timezone.now()
+    wakes = now + timedelta(hours=1)
+    cat = CatFactory.create(
+        owner=alice, name="Whiskers", coat="", energy=30, vitals_at=now, asleep_until=wakes
+    )
+
+    html = alice_client.get(reverse("cats:chat", args=[cat.pk])).content.decode()
+
+    assert '<h2 class="vitals__mood" id="mood-text">Whiskers is asleep</h2>' in html
+    assert 'data-asleep="true" data-coat="neutral" data-pattern="solid"' in html
+    assert 'aria-label="Whiskers is asleep"' in html
+    assert 'id="sleep-note" hidden' not in html
+    assert f'datetime="{wakes.isoformat()}">{wakes:%H:%M}</time>' in html

@@ -7,6 +7,11 @@
  * client_id we choose, so an unconfirmed message is simply resent with the same id after a
  * reconnect (the server deduplicates). Streamed deltas are numbered; a gap means frames were
  * lost, and reconnecting gets a fresh snapshot (`hello.in_flight`) to continue from.
+ *
+ * The cat's vitals and mood arrive in `hello.state` and `cat.state` (every change, from any tab
+ * or from the chat itself); they drive the meters, the mood in words and the drawn cat
+ * (`#cat-figure[data-mood]`, styled by app.css). Care buttons send `cat.action` and wait for the
+ * answer, a `cat.state` whose `care` says whether the cat accepted, in its own words.
  */
 "use strict";
 
@@ -29,7 +34,16 @@
     banner: $("offline-banner"),
     sidebar: $("conversation-list"),
     sidebarToggle: $("sidebar-toggle"),
-    mood: $("cat-mood"),
+    vitals: $("vitals"),
+    vitalsToggle: $("vitals-toggle"),
+    figure: $("cat-figure"),
+    moodText: $("mood-text"),
+    moodHint: $("mood-hint"),
+    sleepNote: $("sleep-note"),
+    sleepUntil: $("sleep-until"),
+    meters: Array.from(document.querySelectorAll("#vitals meter[data-vital]")),
+    careButtons: Array.from(document.querySelectorAll("#vitals .care__button[data-action]")),
+    careStatus: $("care-status"),
   };
 
   const CLOSE_UNAUTHENTICATED = 4401;
@@ -39,6 +53,12 @@
   const NOTES = { stopped: "(stopped)", interrupted: "(interrupted)", error: "(something went wrong)" };
   const ERROR_FALLBACK = "Mrrp… my thoughts got tangled. Try again?";
   const TITLE_CHARS = 60;
+  // The moods the page can draw (cats/looks.py); any other is drawn as content.
+  const MOOD_HINTS = config.moods || {};
+  const MOODS = new Set(Object.keys(MOOD_HINTS).filter((mood) => mood !== "asleep"));
+  const CARE_ANSWER_MS = 8000; // buttons wait this long for the cat's answer, then unlock
+  const CARE_STATUS_MS = 20000; // how long the cat's answer to care stays on screen
+  const VITALS_COLLAPSED_KEY = "catchat.vitalsCollapsed";
   // Errors about a message that resending cannot fix.
   const FINAL_SEND_ERRORS = new Set(["too_long", "empty", "bad_frame", "conflict", "not_found"]);
 
@@ -56,6 +76,10 @@
     pending: [], // {clientId, text, conversation, node, sent}
     // Cat replies streaming in the conversation on screen: id -> {seq, text, node}.
     streams: new Map(),
+    carePending: null, // the care action sent and not yet answered
+    careTimer: null,
+    careStatusTimer: null,
+    wakeTimer: null,
   };
 
   // --- small helpers -------------------------------------------------------------------------
@@ -242,6 +266,7 @@
     el.input.disabled = state.terminal;
     el.typing.hidden = !replying;
     refreshActions();
+    updateCare();
   }
 
   function showNotice(text) {
@@ -505,6 +530,9 @@
   }
 
   function onError(frame) {
+    if (state.carePending !== null && !frame.client_id && frame.conversation === undefined) {
+      careDone(); // e.g. bad_frame for the action just sent
+    }
     if (frame.client_id) {
       const pending = takePending(frame.client_id);
       if (pending) markFailed(pending, frame.code);
@@ -522,8 +550,126 @@
     updateComposer();
   }
 
+  // --- vitals, mood and care -----------------------------------------------------------------
+
   function showState(catState) {
-    if (el.mood && catState && catState.mood) el.mood.textContent = ` · feeling ${catState.mood}`;
+    if (!el.vitals || !catState || typeof catState !== "object") return;
+    for (const meter of el.meters) {
+      const raw = Number(catState[meter.dataset.vital]);
+      if (!Number.isFinite(raw)) continue;
+      const value = Math.min(100, Math.max(0, Math.round(raw)));
+      meter.value = value;
+      meter.setAttribute("value", String(value));
+      meter.textContent = `${value} of 100`;
+      meter.setAttribute("aria-label", `${meter.dataset.label} ${value} of 100${meter.dataset.scale || ""}`);
+      const shown = $(`${meter.id}-value`);
+      if (shown) shown.textContent = String(value);
+    }
+    const mood = typeof catState.mood === "string" ? catState.mood : "";
+    const asleep = catState.asleep === true;
+    const name = config.cat.name;
+    if (mood || asleep) {
+      el.figure.dataset.mood = MOODS.has(mood) ? mood : "content";
+      el.figure.dataset.asleep = String(asleep);
+      el.figure.setAttribute("aria-label", asleep ? `${name} is asleep` : `${name} looks ${mood}`);
+      el.moodText.textContent = asleep ? `${name} is asleep` : `${name} is ${mood}`;
+      el.moodHint.textContent = MOOD_HINTS[asleep ? "asleep" : mood] || "";
+    }
+    showSleep(asleep ? catState.asleep_until : null);
+  }
+
+  function showSleep(until) {
+    window.clearTimeout(state.wakeTimer);
+    state.wakeTimer = null;
+    const wakes = until ? new Date(until) : null;
+    if (!wakes || Number.isNaN(wakes.getTime())) {
+      el.sleepNote.hidden = true;
+      return;
+    }
+    el.sleepUntil.dateTime = until;
+    el.sleepUntil.textContent = formatTime(until);
+    el.sleepNote.hidden = false;
+    // When the nap ends the server sends nothing (vitals are computed lazily): take a fresh
+    // snapshot then, so the page does not show a sleeping cat that is awake.
+    const delay = wakes.getTime() - Date.now() + 1500;
+    if (delay < 2 ** 31 - 1) {
+      state.wakeTimer = window.setTimeout(() => {
+        if (state.open) reconnectForSnapshot();
+      }, Math.max(delay, 1000));
+    }
+  }
+
+  // The cat's words may hold *actions*: shown in italics, built as elements (never as HTML).
+  function catWords(text) {
+    const nodes = [];
+    String(text).split(/(\*[^*\n]+\*)/).forEach((part) => {
+      if (!part) return;
+      if (/^\*[^*\n]+\*$/.test(part)) {
+        const em = document.createElement("em");
+        em.textContent = part; // the stars stay: they read as an action, as in the log
+        nodes.push(em);
+      } else {
+        nodes.push(document.createTextNode(part));
+      }
+    });
+    return nodes;
+  }
+
+  function showCare(care) {
+    const accepted = care.accepted === true;
+    const fallback = accepted ? "*purrs*" : "*looks away*";
+    const name = document.createElement("strong");
+    name.textContent = `${config.cat.name}: `;
+    el.careStatus.replaceChildren(name, ...catWords(care.message || fallback));
+    el.careStatus.dataset.accepted = String(accepted);
+    el.careStatus.dataset.action = String(care.action || "");
+    window.clearTimeout(state.careStatusTimer);
+    state.careStatusTimer = window.setTimeout(() => {
+      el.careStatus.replaceChildren();
+      delete el.careStatus.dataset.accepted;
+    }, CARE_STATUS_MS);
+  }
+
+  function careDone() {
+    window.clearTimeout(state.careTimer);
+    state.careTimer = null;
+    state.carePending = null;
+    updateCare();
+  }
+
+  function onCatState(frame) {
+    showState(frame.state);
+    if (frame.care && typeof frame.care === "object") {
+      showCare(frame.care);
+      // Every tab of the owner hears every answer; ours is the one about what we asked.
+      if (frame.care.action === state.carePending) careDone();
+    }
+  }
+
+  function updateCare() {
+    const usable = state.open && !state.terminal && state.carePending === null;
+    for (const button of el.careButtons) {
+      button.disabled = !usable;
+      button.toggleAttribute("aria-busy", button.dataset.action === state.carePending);
+    }
+  }
+
+  function care(action) {
+    if (state.carePending !== null) return;
+    if (!send({ type: "cat.action", action })) {
+      updateCare();
+      return;
+    }
+    state.carePending = action;
+    // The answer comes as cat.state; should it be lost, do not keep the buttons locked.
+    state.careTimer = window.setTimeout(careDone, CARE_ANSWER_MS);
+    updateCare();
+  }
+
+  function setVitalsCollapsed(collapsed) {
+    if (!el.vitals) return;
+    el.vitals.classList.toggle("vitals--collapsed", collapsed);
+    el.vitalsToggle.setAttribute("aria-expanded", String(!collapsed));
   }
 
   function handle(frame) {
@@ -534,7 +680,7 @@
       case "chat.delta": return onDelta(frame);
       case "chat.done": return onDone(frame);
       case "error": return onError(frame);
-      case "cat.state": return showState(frame.state);
+      case "cat.state": return onCatState(frame);
       default: return undefined; // pong, memory.changed, and types newer than this page
     }
   }
@@ -623,6 +769,9 @@
     state.socket = null;
     state.open = false;
     for (const p of state.pending) p.sent = false; // unconfirmed: resend after reconnecting
+    window.clearTimeout(state.careTimer);
+    state.carePending = null; // its answer, if any, went to the closed socket
+    updateCare();
     if (event.code === CLOSE_UNAUTHENTICATED) {
       const next = encodeURIComponent(window.location.pathname + window.location.search);
       return terminal("You are logged out: please log in to keep chatting.", {
@@ -690,6 +839,27 @@
       el.sidebarToggle.setAttribute("aria-expanded", String(open));
     });
   }
+  for (const button of el.careButtons) {
+    button.addEventListener("click", () => care(button.dataset.action));
+  }
+  if (el.vitalsToggle) {
+    let collapsed = false;
+    try {
+      collapsed = window.localStorage.getItem(VITALS_COLLAPSED_KEY) === "1";
+    } catch {
+      // storage may be off (private mode): start expanded
+    }
+    setVitalsCollapsed(collapsed);
+    el.vitalsToggle.addEventListener("click", () => {
+      const now = !el.vitals.classList.contains("vitals--collapsed");
+      setVitalsCollapsed(now);
+      try {
+        window.localStorage.setItem(VITALS_COLLAPSED_KEY, now ? "1" : "0");
+      } catch {
+        // not remembered; no harm
+      }
+    });
+  }
   window.addEventListener("online", reconnectSoon);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") reconnectSoon();
@@ -706,6 +876,7 @@
 
   for (const time of el.log.querySelectorAll(".message time")) setTime(time.closest(".message"));
   el.log.scrollTop = el.log.scrollHeight;
+  showState(config.state);
   updateComposer();
   connect();
 })();
