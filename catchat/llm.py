@@ -2,8 +2,9 @@
 
 Callers describe a chat as a `ChatRequest` and iterate `stream_chat(request)`: an async generator
 of `Token` events ending with one `Finished`. Closing the generator early (stop) closes the
-upstream response. Every failure of the model, the network or the SDK comes out as `LLMError`
-with a stable `code`, so callers never see an SDK exception.
+upstream response. `complete_json(system=..., user=...)` is one non-streamed call in JSON mode
+that returns the parsed object (memory extraction). Every failure of the model, the network or the
+SDK comes out as `LLMError` with a stable `code`, so callers never see an SDK exception.
 
 Without `MISTRAL_API_KEY` the same interface is served by the offline brain (`catchat.offline`).
 """
@@ -11,16 +12,18 @@ Without `MISTRAL_API_KEY` the same interface is served by the offline brain (`ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import random
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import httpx2
 from django.conf import settings
-from mistralai.client import Mistral, errors
+from mistralai.client import Mistral, errors, models
 from mistralai.client.utils import BackoffStrategy, RetryConfig
 
 from catchat import offline
@@ -29,7 +32,13 @@ logger = logging.getLogger(__name__)
 
 Role = Literal["system", "user", "assistant"]
 LLMErrorCode = Literal[
-    "llm_auth", "rate_limited", "llm_unavailable", "llm_timeout", "llm_truncated", "llm_bad_request"
+    "llm_auth",
+    "rate_limited",
+    "llm_unavailable",
+    "llm_timeout",
+    "llm_truncated",
+    "llm_bad_request",
+    "llm_bad_response",  # a reply that arrived but is unusable (complete_json: not a JSON object)
 ]
 
 
@@ -47,6 +56,8 @@ class Persona:
     personality: str = ""
     coat: str = ""
     mood: str = "content"
+    memories: tuple[str, ...] = ()  # what the cat recalled for this turn, most relevant first
+    forgot: str | None = None  # set when the human just asked it to forget this
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,8 @@ async def _stream_offline(request: ChatRequest) -> AsyncIterator[Token | Finishe
         mood=persona.mood,
         last_user_text=said,
         rng=random.Random(),  # noqa: S311 - variety, not security
+        memories=persona.memories,
+        forgot=persona.forgot,
     )
     count = 0
     async for word in offline.stream_words(reply, settings.OFFLINE_WORD_DELAY_MS / 1000):
@@ -169,7 +182,7 @@ async def _stream_mistral(request: ChatRequest) -> AsyncIterator[Token | Finishe
     finish_reason: str | None = None
     usage: dict[str, int] = {}
     model = settings.MISTRAL_MODEL
-    try:
+    with _mapped_errors():
         response = await _client().chat.stream_async(
             model=settings.MISTRAL_MODEL,
             messages=messages,  # type: ignore[arg-type]
@@ -193,6 +206,83 @@ async def _stream_mistral(request: ChatRequest) -> AsyncIterator[Token | Finishe
                     yield Token(content)
                 if choice.finish_reason is not None:
                     finish_reason = str(choice.finish_reason)
+    # A stream that ends without a finish_reason raises nothing in the SDK: it was cut short.
+    if finish_reason is None:
+        raise LLMError("llm_truncated", "Mistral's stream ended before the reply was finished.")
+    yield Finished(model=model, usage=usage, finish_reason=finish_reason)
+
+
+async def complete_json(*, system: str, user: str, max_tokens: int = 600) -> dict[str, Any]:
+    """One non-streamed Mistral call in JSON mode; returns the reply parsed as a JSON object.
+
+    Precondition: `llm_mode() == "mistral"` (there is no offline JSON brain); `system` or `user`
+    must itself ask for JSON, as Mistral's JSON mode requires. Deterministic (temperature 0).
+    Raises `LLMError`: the codes of `stream_chat`, `llm_truncated` when the reply hit
+    `max_tokens`, `llm_bad_response` when the content is not a JSON object.
+    """
+    if llm_mode() == "offline":
+        raise LLMError("llm_auth", "MISTRAL_API_KEY is not set: JSON completions need Mistral.")
+    messages: list[models.SystemMessage | models.UserMessage] = [
+        models.SystemMessage(content=system),
+        models.UserMessage(content=user),
+    ]
+    with _mapped_errors():
+        response = await _client().chat.complete_async(
+            model=settings.MISTRAL_MODEL,
+            messages=messages,
+            response_format={"type": "json_object"},
+            max_tokens=max_tokens,
+            temperature=0,
+        )
+    if not response.choices:
+        raise LLMError("llm_bad_response", "Mistral sent a completion without choices.")
+    choice = response.choices[0]
+    if choice.finish_reason in ("length", "model_length"):
+        # Cut JSON never parses; say why instead of blaming the model's JSON.
+        raise LLMError("llm_truncated", f"Mistral's JSON reply hit max_tokens ({max_tokens}).")
+    content = choice.message.content if choice.message is not None else None
+    if isinstance(content, list):  # content chunks: keep the text ones
+        content = "".join(getattr(chunk, "text", "") or "" for chunk in content)
+    if not isinstance(content, str):
+        raise LLMError("llm_bad_response", "Mistral sent a completion without content.")
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        raise LLMError(
+            "llm_bad_response", f"Mistral's reply is not JSON: {content[:200]!r}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise LLMError("llm_bad_response", f"Mistral's JSON is not an object: {content[:200]!r}")
+    return data
+
+
+async def embed(texts: list[str]) -> list[list[float]]:
+    """Mistral's embeddings of `texts` (`MISTRAL_EMBED_MODEL`), one vector per text, in order.
+
+    Callers go through `catchat.embeddings`, which picks the embedder. Precondition:
+    `MISTRAL_API_KEY` is set (without it Mistral answers 401: `llm_auth`). Raises `LLMError`: the
+    codes of `stream_chat`, `llm_bad_response` when a vector is missing.
+    """
+    if not texts:
+        return []
+    with _mapped_errors():
+        response = await _client().embeddings.create_async(
+            model=settings.MISTRAL_EMBED_MODEL, inputs=texts
+        )
+    items = sorted(response.data, key=lambda item: item.index or 0)
+    vectors = [list(item.embedding or ()) for item in items]
+    if len(vectors) != len(texts) or not all(vectors):
+        raise LLMError(
+            "llm_bad_response", f"Mistral sent {len(vectors)} embeddings for {len(texts)} texts."
+        )
+    return vectors
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """Turn every SDK and network failure raised inside into the matching `LLMError`."""
+    try:
+        yield
     except errors.SDKError as exc:
         raise _from_status(exc.status_code, exc.headers.get("retry-after")) from exc
     except errors.HTTPValidationError as exc:
@@ -203,10 +293,6 @@ async def _stream_mistral(request: ChatRequest) -> AsyncIterator[Token | Finishe
         raise LLMError("llm_timeout", "Mistral did not answer in time.") from exc
     except httpx2.HTTPError as exc:  # connect errors, a stream cut mid-body, ...
         raise LLMError("llm_unavailable", f"Network error talking to Mistral: {exc!r}") from exc
-    # A stream that ends without a finish_reason raises nothing in the SDK: it was cut short.
-    if finish_reason is None:
-        raise LLMError("llm_truncated", "Mistral's stream ended before the reply was finished.")
-    yield Finished(model=model, usage=usage, finish_reason=finish_reason)
 
 
 def _from_status(status: int, retry_after: str | None) -> LLMError:

@@ -202,6 +202,18 @@ def salient_topic(text: str, *, ignore: str = "") -> str:
     return " ".join(words[start:end][:3])
 
 
+_FORGET_LINES = (
+    "*blinks slowly* Forgotten. {what}? Never heard of it.",
+    "Consider it gone from my little cat head: {what}.",
+    "*shakes ears* There. I don't remember {what} any more.",
+)
+_REMEMBER_LINES = (
+    "I remember, you know: {memory}.",
+    "*tilts head* You told me once: {memory}.",
+    "Cats never forget: {memory}.",
+)
+
+
 def compose_reply(
     *,
     name: str,
@@ -209,7 +221,12 @@ def compose_reply(
     mood: str,
     last_user_text: str,
     rng: random.Random,
+    memories: Sequence[str] = (),
+    forgot: str | None = None,
 ) -> str:
+    if forgot is not None:
+        what = forgot.strip().rstrip(".") or "that"
+        return f"{rng.choice(_SOUNDS)} {rng.choice(_FORGET_LINES).format(what=what)}"
     intent, keyword = _match_intent(last_user_text)
     # For food and play the thing itself is the topic ("sushi", "laser"), not the loudest word.
     topic = keyword if intent in ("food", "play") and keyword else None
@@ -224,6 +241,10 @@ def compose_reply(
         parts.append(mood_line)
     elif traits and intent != "identity" and rng.random() < 0.4:
         parts.append(personality_line)
+    if memories and rng.random() < 0.6:
+        # The most relevant memory, as the human would recognise it.
+        memory = memories[0].rstrip(".")
+        parts.append(rng.choice(_REMEMBER_LINES).format(memory=memory[0].lower() + memory[1:]))
     reply = " ".join(parts)
     return reply[0].upper() + reply[1:]
 

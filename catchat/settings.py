@@ -86,6 +86,9 @@ else:
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("TEST", {})
+# Two test runs on one server (two checkouts, two terminals) each need their own database.
+if env.str("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"]["NAME"] = env.str("TEST_DATABASE_NAME")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -153,6 +156,9 @@ OFFLINE_WORD_DELAY_MS = env.int("OFFLINE_WORD_DELAY_MS", default=45)
 # Prompt history: at most this many of the newest messages, within this many tokens.
 CHAT_HISTORY_TURNS = env.int("CHAT_HISTORY_TURNS", default=20)
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=2000)
+# Memories given to the model each turn (pinned ones included), and their token budget.
+MEMORY_RECALL_LIMIT = env.int("MEMORY_RECALL_LIMIT", default=6)
+MEMORY_RECALL_TOKENS = env.int("MEMORY_RECALL_TOKENS", default=300)
 
 # --- REST / JWT ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from catchat.admin_tools import ReadOnlyInline, RecordAdmin
 from cats.models import CareEvent, Cat, Conversation, Message
 from cats.services import cat_reset_vitals, cat_state
 
@@ -37,24 +38,12 @@ class RecentCareEventsFormSet(BaseInlineFormSet):
         return self._recent
 
 
-class CareEventInline(admin.TabularInline):
+class CareEventInline(ReadOnlyInline):
     model = CareEvent
     formset = RecentCareEventsFormSet
     verbose_name_plural = f"Recent care events (newest {RECENT_CARE_EVENTS})"
     fields = readonly_fields = ("created_at", "action", "accepted", "reason", "effect", "actor")
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    # A record of what happened: read-only here.
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Cat)
@@ -160,7 +149,7 @@ class CatAdmin(admin.ModelAdmin):
 
 
 @admin.register(CareEvent)
-class CareEventAdmin(admin.ModelAdmin):
+class CareEventAdmin(RecordAdmin):
     list_display = ["created_at", "cat", "owner", "action", "accepted", "reason", "actor"]
     list_filter = ["action", "accepted"]
     list_select_related = ["cat__owner", "actor"]
@@ -179,13 +168,6 @@ class CareEventAdmin(admin.ModelAdmin):
     @admin.display(description="owner", ordering="cat__owner__username")
     def owner(self, event: CareEvent) -> str:
         return str(event.cat.owner)
-
-    # Care events are a record of what happened: staff read them; services write them.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class MessageInline(admin.TabularInline):

@@ -20,10 +20,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from catchat import llm
+from catchat import embeddings, llm
+from catchat.realtime import group_name, send_to_group
 from cats import frames, services
-from cats.events import group_name, send_to_group
 from cats.models import Cat, Message
+from memories import learning
 
 logger = logging.getLogger(__name__)
 
@@ -123,16 +124,26 @@ async def _run(job: ReplyJob, cat: Cat, user_message: Message) -> None:
         await _fail_unexpectedly(job)
     finally:
         _jobs.pop(job.conversation_id, None)
+        # Learning from the message waits until the reply is out: it never slows the stream.
+        learning.kick()
 
 
 async def _generate(job: ReplyJob, cat: Cat, user_message: Message) -> None:
     reply, request = await database_sync_to_async(services.reply_begin)(
-        cat=cat, user_message=user_message
+        cat=cat, user_message=user_message, query_vector=await _query_vector(user_message.text)
     )
     job.reply = reply
-    await send_to_group(
-        job.group, {"type": "chat.started", "message": frames.message_payload(reply)}
-    )
+    # recall returned them in one order: ids on the reply, texts in the prompt.
+    remembered: list[frames.RememberedMemory] = [
+        {"id": pk, "text": text}
+        for pk, text in zip(reply.memories_used, request.persona.memories, strict=True)
+    ]
+    started: frames.Started = {
+        "type": "chat.started",
+        "message": frames.message_payload(reply),
+        "remembered": remembered,
+    }
+    await send_to_group(job.group, started)
 
     publisher = asyncio.create_task(_publish(job))
     pump = asyncio.create_task(_pump(job, llm.stream_chat(request)))
@@ -200,6 +211,16 @@ async def _stream(
         job.group,
         {"type": "chat.done", "message": frames.message_payload(final, error_detail=detail)},
     )
+
+
+async def _query_vector(text: str) -> list[float] | None:
+    """The user's message as a recall query, computed off the event loop. Recall still works
+    from full text alone if the embedder fails."""
+    try:
+        return await embeddings.embed_query(text)
+    except (llm.LLMError, OSError) as exc:
+        logger.warning("No query embedding for recall: %s", exc)
+        return None
 
 
 async def _pump(job: ReplyJob, stream: Any) -> llm.Finished | None:

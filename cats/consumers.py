@@ -16,8 +16,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from catchat.llm import llm_mode
+from catchat.realtime import group_name, send_to_group
 from cats import chat, frames, services
-from cats.events import group_name, send_to_group
 from cats.models import Cat
 from cats.selectors import find_cat
 from cats.vitals import ACTIONS

@@ -71,9 +71,16 @@ class Accepted(TypedDict):
     message: MessagePayload
 
 
+class RememberedMemory(TypedDict):
+    id: int
+    text: str
+
+
 class Started(TypedDict):
     type: Literal["chat.started"]
     message: MessagePayload
+    # The texts of `message.memories_used`, in the same order, for the page's receipts.
+    remembered: list[RememberedMemory]
 
 
 class Delta(TypedDict):
@@ -169,7 +176,7 @@ def message_payload(message: Message, *, error_detail: str = "") -> MessagePaylo
         payload["model"] = message.model
         payload["usage"] = message.usage
         payload["mood"] = message.mood or None
-        payload["memories_used"] = []
+        payload["memories_used"] = list(message.memories_used)
         payload["seq"] = message.stream_seq
         payload["error"] = (
             {"code": message.error_code, "detail": error_detail} if message.error_code else None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -107,6 +108,7 @@ class Message(models.Model):
     stream_seq = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=40, blank=True)
     mood = models.CharField(max_length=20, blank=True, help_text="The cat's mood as it wrote.")
+    memories_used = ArrayField(models.BigIntegerField(), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

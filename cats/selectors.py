@@ -20,7 +20,10 @@ def cats_for(user: User) -> QuerySet[Cat]:
 def find_cat(user: User, cat_id: int) -> Cat | None:
     if not user.is_authenticated:
         return None
-    return Cat.objects.filter(owner=user, pk=cat_id).first()
+    cat = Cat.objects.filter(owner=user, pk=cat_id).select_related("memory_profile").first()
+    if cat is not None:
+        cat.owner = user  # known already: spares a query wherever cat.owner is read
+    return cat
 
 
 def access_cat(user: User, cat_id: int) -> Cat:

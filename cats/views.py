@@ -26,6 +26,7 @@ from cats.selectors import (
     recent_messages,
 )
 from cats.services import cat_create, cat_state
+from memories.selectors import memory_texts
 
 SIDEBAR_CONVERSATIONS = 50
 HISTORY_MESSAGES = 200
@@ -56,6 +57,12 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
     conversations = list(conversations_for(cat)[:SIDEBAR_CONVERSATIONS])
     conversation = _selected_conversation(request, cat, conversations)
     history = recent_messages(conversation, HISTORY_MESSAGES) if conversation else []
+    # The "remembered" receipts under each reply: the texts of the memories it was given.
+    remembered = memory_texts(cat.pk, (pk for message in history for pk in message.memories_used))
+    log = [
+        (message, [(pk, remembered[pk]) for pk in message.memories_used if pk in remembered])
+        for message in history
+    ]
     mode = llm_mode()
     state = cat_state(cat)  # computed from the cat's row: no query
     coat_colour, coat_pattern = looks.coat_look(cat.coat)
@@ -67,6 +74,7 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
             "conversations": conversations,
             "conversation": conversation,
             "history": history,  # not "messages": that name belongs to django.contrib.messages
+            "log": log,  # each message with its receipts: [(memory id, text)]
             "llm_mode": mode,
             "state": state,
             "meters": looks.meters(state),
@@ -80,6 +88,7 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
                 "conversation": conversation.pk if conversation else None,
                 "llm": mode,
                 "wsPath": f"/ws/cats/{cat.pk}/",
+                "memoriesUrl": reverse("memories:page", args=[cat.pk]),
                 "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
                 "loginUrl": reverse("login"),
                 "state": state,

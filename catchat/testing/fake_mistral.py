@@ -335,7 +335,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _chat(self, body: dict[str, Any]) -> None:
-        behaviour = self.fake._next_chat()
+        json_mode = (body.get("response_format") or {}).get("type") == "json_object"
+        behaviour = self.fake._next_chat(json_mode=json_mode)
         stream = bool(body.get("stream"))
         if isinstance(behaviour, Fail):
             self._send_json(behaviour.status, behaviour.json_body(), behaviour.headers)
@@ -527,12 +528,16 @@ class FakeMistral:
         self._stopping = threading.Event()
         self._chat_script: deque[Behaviour] = deque()
         self._embeddings_script: deque[Behaviour] = deque()
+        self._json_script: deque[Behaviour] = deque()
         self._sockets: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
         self._stopped = False
         self.requests = []
         self.errors = []
         self.default = Reply()
+        # JSON-mode requests (memory extraction) have their own queue, so a chat test's script
+        # is not eaten by the extraction that follows each turn. By default: nothing learned.
+        self.json_default: Behaviour = Reply('{"facts": []}')
         self.streams_started = 0
         self.streams_held = 0
         self.streams_finished = 0
@@ -602,6 +607,12 @@ class FakeMistral:
         with self._lock:
             self._chat_script.extend(behaviours)
 
+    def script_json(self, *behaviours: Behaviour) -> None:
+        """Queue behaviours for the next JSON-mode chat requests (``response_format``
+        ``json_object``); when empty, :attr:`json_default` answers."""
+        with self._lock:
+            self._json_script.extend(behaviours)
+
     def script_embeddings(self, *behaviours: Behaviour) -> None:
         """Queue behaviours (``Fail`` or ``Hang``; anything else means a normal answer) for the
         next embeddings requests; when empty, embeddings are answered normally."""
@@ -612,6 +623,7 @@ class FakeMistral:
         """Forget scripts, recorded requests, errors and counters (the default stays)."""
         with self._lock:
             self._chat_script.clear()
+            self._json_script.clear()
             self._embeddings_script.clear()
             self.requests.clear()
             self.errors.clear()
@@ -677,8 +689,10 @@ class FakeMistral:
             setattr(self, name, getattr(self, name) + 1)
             self._changed.notify_all()
 
-    def _next_chat(self) -> Behaviour:
+    def _next_chat(self, *, json_mode: bool = False) -> Behaviour:
         with self._lock:
+            if json_mode:
+                return self._json_script.popleft() if self._json_script else self.json_default
             return self._chat_script.popleft() if self._chat_script else self.default
 
     def _next_embeddings(self) -> Behaviour | None:

@@ -134,16 +134,11 @@ async def test_a_streamed_reply_carries_the_given_usage_and_model(fake: FakeMist
 async def test_complete_async_returns_the_whole_text(fake: FakeMistral) -> None:
     fake.script(Reply(["Purr", "fect", "."]))
     async with client(fake) as mistral:
-        res = await mistral.chat.complete_async(
-            model="mistral-small-latest",
-            messages=MESSAGES,
-            response_format={"type": "json_object"},
-        )
+        res = await mistral.chat.complete_async(model="mistral-small-latest", messages=MESSAGES)
     assert res.choices[0].message.content == "Purrfect."
     assert res.choices[0].finish_reason == "stop"
     assert res.usage.completion_tokens == 3 and res.usage.prompt_tokens > 0
     assert fake.requests[0]["body"]["stream"] is False
-    assert fake.requests[0]["body"]["response_format"] == {"type": "json_object"}
 
 
 @pytest.mark.asyncio
@@ -406,3 +401,26 @@ def test_stop_is_prompt_even_with_hanging_and_held_responses() -> None:
     hanging.close()
     held.close()
     assert fake.errors == []
+
+
+@pytest.mark.asyncio
+async def test_json_mode_requests_have_their_own_script(fake: FakeMistral) -> None:
+    fake.script(Reply("chat reply"))
+    fake.script_json(Reply('{"facts": [1]}'))
+    async with Mistral(api_key="test", server_url=fake.url) as client:
+        res = await client.chat.complete_async(
+            model="m",
+            messages=[{"role": "user", "content": "x"}],
+            response_format={"type": "json_object"},
+        )
+        assert res.choices[0].message.content == '{"facts": [1]}'
+        res = await client.chat.complete_async(
+            model="m", messages=[{"role": "user", "content": "x"}]
+        )
+        assert res.choices[0].message.content == "chat reply"
+        res = await client.chat.complete_async(
+            model="m",
+            messages=[{"role": "user", "content": "x"}],
+            response_format={"type": "json_object"},
+        )
+        assert res.choices[0].message.content == '{"facts": []}'

@@ -15,9 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from catchat.realtime import group_name, push_on_commit
 from cats import vitals as v
-from cats.events import group_name, push_on_commit
 from cats.models import CareEvent, Cat
+from memories.models import MemoryProfile
+from memories.services import profile_for
 
 # In-character answers to care, accepted or refused (by reason).
 CARE_LINES: dict[str, str] = {
@@ -34,9 +36,23 @@ CARE_LINES: dict[str, str] = {
 
 
 def cat_create(*, owner: User, name: str, personality: str = "", coat: str = "") -> Cat:
-    return Cat.objects.create(
-        owner=owner, name=name.strip(), personality=personality.strip(), coat=coat.strip()
-    )
+    """Adopt a cat; it comes with an empty memory profile."""
+    with transaction.atomic():
+        cat = Cat.objects.create(
+            owner=owner, name=name.strip(), personality=personality.strip(), coat=coat.strip()
+        )
+        profile_for(user=owner, cat=cat)
+    return cat
+
+
+def memory_profile(cat: Cat) -> MemoryProfile:
+    """The cat's memory profile (select_related by `find_cat`; created for cats adopted before
+    memories existed)."""
+    try:
+        return cat.memory_profile
+    except MemoryProfile.DoesNotExist:
+        cat.memory_profile = profile_for(user=cat.owner, cat=cat)
+        return cat.memory_profile
 
 
 def _stored(cat: Cat) -> v.Vitals:

@@ -14,11 +14,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from catchat import embeddings
 from catchat.llm import ChatRequest, Persona, model_name
 from cats import prompts
 from cats.models import Cat, Conversation, Message
 from cats.selectors import recent_messages
-from cats.services.cats import cat_chatted
+from cats.services.cats import cat_chatted, memory_profile
+from memories import heuristics
+from memories.learning import job_enqueue
+from memories.models import Memory, MemoryHistory, MemoryProfile
+from memories.recall import recall
+from memories.services import memory_reject
 
 TITLE_CHARS = 60
 # Replies the model gets to see again: what the cat actually said (a stopped reply counts).
@@ -94,6 +100,9 @@ def message_accept(
                 status=Message.Status.COMPLETE,
                 client_id=client_id,
             )
+            # Queued with the message itself: a crash before the cat learns from it loses
+            # nothing (memories.learning picks pending jobs up later).
+            job_enqueue(profile=memory_profile(cat), message_id=message.pk)
     except IntegrityError:
         # Two tabs raced with the same client_id: the other one saved it.
         existing = _by_client_id(client_id)
@@ -142,12 +151,15 @@ def regenerate_target(*, cat: Cat, conversation_id: object) -> Message:
     return message
 
 
-def reply_begin(*, cat: Cat, user_message: Message) -> tuple[Message, ChatRequest]:
+def reply_begin(
+    *, cat: Cat, user_message: Message, query_vector: list[float] | None = None
+) -> tuple[Message, ChatRequest]:
     """Create the cat's reply (status `streaming`) and assemble its prompt.
 
-    The chat moves the cat's vitals, and the reply records the mood it is written in. Four
-    queries whatever the conversation's length: the newest turns, lock and update the cat,
-    insert the reply.
+    The chat moves the cat's vitals, and the reply records the mood it is written in and the
+    memories it was given (`memories_used`). A "forget that ..." is carried out here, so the
+    reply can confirm it. Queries stay fixed whatever the conversation's length: the newest
+    turns, lock and update the cat, recall, insert the reply.
     """
     conversation = user_message.conversation
     history = [
@@ -158,8 +170,22 @@ def reply_begin(*, cat: Cat, user_message: Message) -> tuple[Message, ChatReques
     ]
     turns = prompts.history_turns(history, token_budget=settings.CHAT_HISTORY_TOKENS)
     user_turns = sum(1 for item in history if item.role == Message.Role.USER)
+    profile = memory_profile(cat)
     with transaction.atomic():
         mood, needs = cat_chatted(cat=cat, user_turns=user_turns)
+        forgot = _forget_if_asked(cat, profile, user_message, query_vector)
+        recalled = (
+            recall(
+                profile=profile,
+                query_text=user_message.text,
+                query_vector=query_vector,
+                model=embeddings.model_name(),
+                limit=settings.MEMORY_RECALL_LIMIT,
+                token_budget=settings.MEMORY_RECALL_TOKENS,
+            )
+            if profile.enabled
+            else []
+        )
         reply = Message.objects.create(
             conversation=conversation,
             role=Message.Role.CAT,
@@ -167,16 +193,64 @@ def reply_begin(*, cat: Cat, user_message: Message) -> tuple[Message, ChatReques
             reply_to=user_message,
             model=model_name(),
             mood=mood,
+            memories_used=[m.pk for m in recalled],
         )
+    memories = tuple(m.text for m in recalled)
     request = ChatRequest(
         system=prompts.system_prompt(
-            name=cat.name, personality=cat.personality, coat=cat.coat, mood=mood, needs=needs
+            name=cat.name,
+            personality=cat.personality,
+            coat=cat.coat,
+            mood=mood,
+            needs=needs,
+            memories=memories,
+            forgot=forgot,
         ),
         turns=turns,
-        persona=Persona(name=cat.name, personality=cat.personality, coat=cat.coat, mood=mood),
+        persona=Persona(
+            name=cat.name,
+            personality=cat.personality,
+            coat=cat.coat,
+            mood=mood,
+            memories=memories,
+            forgot=forgot,
+        ),
         max_tokens=settings.CHAT_REPLY_MAX_TOKENS,
     )
     return reply, request
+
+
+def _forget_if_asked(
+    cat: Cat, profile: MemoryProfile, user_message: Message, query_vector: list[float] | None
+) -> str | None:
+    """ "Forget that I live in Lyon": reject the memory that matches best (the newest one for a
+    bare "forget that"). Returns what was forgotten, or None when nothing was asked."""
+    what = heuristics.forget_request(user_message.text)
+    if what is None:
+        return None
+    active = profile.memories.filter(status=Memory.Status.ACTIVE)
+    if what:
+        matches = recall(
+            profile=profile,
+            query_text=what,
+            query_vector=query_vector,
+            model=embeddings.model_name(),
+            limit=1,
+            token_budget=1000,
+            include_pinned=False,
+        )
+        target = matches[0] if matches else None
+    else:
+        target = active.order_by("-created_at", "-id").first()
+    if target is None:
+        return what
+    memory_reject(
+        memory=target,
+        actor=MemoryHistory.Actor.USER,
+        actor_user=cat.owner,
+        note=f"asked in chat (message {user_message.pk})",
+    )
+    return target.text
 
 
 def reply_save_partial(*, reply_id: int, text: str, seq: int) -> None:

@@ -7,16 +7,24 @@ from factory.django import DjangoModelFactory
 
 from accounts.tests.factories import UserFactory
 from cats.models import CareEvent, Cat, Conversation, Message
+from memories.services import profile_for
 
 
 class CatFactory(DjangoModelFactory[Cat]):
     class Meta:
         model = Cat
+        skip_postgeneration_save = True
 
     owner = factory.SubFactory(UserFactory)
     name = factory.Iterator(["Whiskers", "Mochi", "Pixel", "Tofu", "Biscuit"])
     personality = "curious, cuddly, a little dramatic"
     coat = factory.Iterator(["ginger", "black", "calico", "grey tabby"])
+
+    @factory.post_generation
+    def memory_profile(cat: Cat, create: bool, extracted: object, **kwargs: object) -> None:
+        # Like cats.services.cat_create: every cat comes with its memory profile.
+        if create:
+            profile_for(user=cat.owner, cat=cat)
 
 
 class CareEventFactory(DjangoModelFactory[CareEvent]):

@@ -29,7 +29,10 @@ from playwright.async_api import Page, ViewportSize, async_playwright, expect
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
 from cats.models import Cat, Message
+from cats.services.cats import memory_profile
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
+from memories.models import Memory
+from memories.services import memory_create
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -468,3 +471,48 @@ async def test_feeding_a_hungry_cat_changes_its_meter_and_its_look_until_it_refu
     folded = await page.locator("#message-log").bounding_box()
     assert folded is not None and folded["height"] > log["height"]
     await _screenshot(page, shots, "vitals-phone-folded")
+
+
+@pytest.fixture
+def whiskers_who_knows_sushi(alice: User) -> tuple[Cat, int]:
+    cat = CatFactory.create(owner=alice, name="Whiskers")
+    memory = memory_create(
+        profile=memory_profile(cat), text="Loves sushi", category=Memory.Category.PREFERENCE
+    )
+    return cat, memory.pk
+
+
+async def test_a_reply_shows_what_the_cat_remembered_and_forgetting_takes_it_away(
+    server_url: str, desktop_page: Page, whiskers_who_knows_sushi: tuple[Cat, int]
+) -> None:
+    page = desktop_page
+    cat, sushi = whiskers_who_knows_sushi
+    chat_path = f"/cats/{cat.pk}/"
+    await _log_in(page, server_url, "alice", chat_path)
+    await expect(page.locator("#connection-status")).to_be_hidden()  # hello arrived
+
+    await page.fill("#composer-input", "What should I cook tonight?")
+    await page.press("#composer-input", "Enter")
+    replies = page.locator('#message-log .message[data-role="cat"]')
+    await expect(replies.nth(0)).to_have_attribute("data-status", "complete", timeout=20_000)
+    receipt = replies.nth(0).locator(".memory-receipt")  # drawn from the live frames
+    await expect(receipt).to_have_text("Loves sushi")
+    await expect(replies.nth(0).locator(".message__memories")).to_contain_text("Remembered")
+
+    # The receipt leads to the memory on "what Whiskers remembers".
+    await receipt.click()
+    await page.wait_for_url(re.compile(rf"/cats/{cat.pk}/memories/\?status=all#memory-{sushi}$"))
+    await expect(page.locator(f"#memory-{sushi}")).to_contain_text("Loves sushi")
+    await page.go_back()
+    await expect(page.locator("#connection-status")).to_be_hidden()
+    await expect(replies.nth(0).locator(".memory-receipt")).to_have_text("Loves sushi")  # rendered
+
+    # Asked to forget it, the cat does, and the receipt leaves the earlier reply at once.
+    await page.fill("#composer-input", "Please forget that I love sushi")
+    await page.press("#composer-input", "Enter")
+    await expect(replies).to_have_count(2)
+    await expect(replies.nth(1)).to_have_attribute("data-status", "complete", timeout=20_000)
+    await expect(page.locator(".memory-receipt")).to_have_count(0)
+    await page.reload()
+    await expect(replies).to_have_count(2)
+    await expect(page.locator(".memory-receipt")).to_have_count(0)

@@ -20,6 +20,7 @@ from catchat.testing.fake_mistral import BreakMidStream, Fail, Hang, Reply, Trun
 from cats import chat
 from cats.models import Cat, Conversation, Message
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
+from memories import learning
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -30,6 +31,7 @@ ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 async def _no_reply_outlives_its_test() -> Any:
     yield
     await asyncio.wait_for(chat.wait_idle(), timeout=10)
+    await asyncio.wait_for(learning.wait_idle(), timeout=10)
 
 
 @pytest.fixture
@@ -74,6 +76,12 @@ def send_frame(text: str, conversation: int | None = None, client_id: str | None
         "text": text,
         "client_id": client_id or str(uuid.uuid4()),
     }
+
+
+def streamed_requests(mistral: Any) -> list[dict]:
+    """Bodies of the chat requests that streamed a reply (memory extraction also calls Mistral,
+    in JSON mode, after each turn)."""
+    return [r["body"] for r in mistral.requests if r["body"] and r["body"].get("stream")]
 
 
 def deltas_of(frames: list[dict]) -> list[dict]:
@@ -223,7 +231,7 @@ async def test_a_turn_through_mistral_sends_the_persona_and_streams_coalesced(
     assert done["status"] == "complete"
     assert done["usage"]["completion_tokens"] == 40
 
-    request = mistral.requests[-1]["body"]
+    request = streamed_requests(mistral)[-1]
     assert request["stream"] is True and request["model"] == "mistral-small-latest"
     system = request["messages"][0]
     assert system["role"] == "system"
@@ -244,7 +252,7 @@ async def test_the_history_goes_to_the_model_in_order(
     await receive_until(comm, "chat.done")
     turns = [
         {"role": m["role"], "content": m["content"]}
-        for m in mistral.requests[-1]["body"]["messages"][1:]
+        for m in streamed_requests(mistral)[-1]["messages"][1:]
     ]
     assert turns == [
         {"role": "user", "content": "one"},
@@ -315,7 +323,7 @@ async def test_a_5xx_before_the_stream_is_retried(alice: Any, whiskers: Cat, mis
     frames = await receive_until(comm, "chat.done")
     assert not [f for f in frames if f["type"] == "error"]
     assert frames[-1]["message"]["text"] == "Fine now."
-    assert len(mistral.requests) == 2
+    assert len(streamed_requests(mistral)) == 2
     await comm.disconnect()
 
 
@@ -497,9 +505,18 @@ def long_conversation(cat: Cat, turns: int) -> Conversation:
     return conversation
 
 
+@database_sync_to_async
+def set_memory(cat: Cat, *, enabled: bool) -> None:
+    from memories.models import MemoryProfile
+
+    MemoryProfile.objects.filter(cat=cat).update(enabled=enabled)
+
+
+@pytest.mark.parametrize("learning_on", [False, True], ids=["turn", "turn-and-learning"])
 async def test_the_queries_of_a_turn_are_few_and_do_not_grow_with_the_conversation(
-    alice: Any, whiskers: Cat, queries: Any
+    alice: Any, whiskers: Cat, queries: Any, learning_on: bool
 ) -> None:
+    await set_memory(whiskers, enabled=learning_on)
     counts = []
     for turns in (0, 60):
         conversation = await long_conversation(whiskers, turns)
@@ -508,11 +525,14 @@ async def test_the_queries_of_a_turn_are_few_and_do_not_grow_with_the_conversati
         await tab.send_json_to(send_frame("how many?", conversation=conversation.pk))
         await receive_until(tab, "chat.done")
         await chat.wait_idle()
+        await learning.wait_idle()
         counts.append(len(queries))
         await tab.disconnect()
     assert counts[0] == counts[1], counts
-    # accept 3, begin 4 (history, lock and move the cat's vitals, insert), finish 2
-    assert counts[0] <= 9, queries.statements
+    if not learning_on:
+        # accept 4 (resend check, conversation, message, learning job), begin 4 (history,
+        # lock and move the cat's vitals, insert), finish 2
+        assert counts[0] <= 10, queries.statements
 
 
 # --- the living cat -----------------------------------------------------------------------------
@@ -588,7 +608,7 @@ async def test_the_mood_shapes_the_prompt_and_is_recorded_on_the_reply(
     tab = await open_chat(alice, starving)
     await tab.send_json_to(send_frame("how are you?"))
     done = (await receive_until(tab, "chat.done"))[-1]["message"]
-    system = mistral.requests[-1]["body"]["messages"][0]["content"]
+    system = streamed_requests(mistral)[-1]["messages"][0]["content"]
     assert "Your current mood: hungry" in system
     assert "bring up food" in system and "bowl is empty" in system
     assert done["mood"] == "hungry"
@@ -609,4 +629,74 @@ async def test_the_offline_brain_speaks_in_its_mood(
         conversation = done["conversation"]
         texts.append(done["text"])
     assert all("bowl" in t or "dinner" in t for t in texts), texts
+    await tab.disconnect()
+
+
+# --- memories in the chat -----------------------------------------------------------------------
+
+
+@database_sync_to_async
+def remember(cat: Cat, *texts: str, pinned: bool = False) -> list[int]:
+    from memories.services import memory_create, profile_for
+
+    profile = profile_for(user=cat.owner, cat=cat)
+    return [memory_create(profile=profile, text=t, pinned=pinned).pk for t in texts]
+
+
+async def test_recalled_memories_reach_the_prompt_and_are_named_on_the_reply(
+    alice: Any, whiskers: Cat, mistral: Any
+) -> None:
+    sushi, storms = await remember(whiskers, "Loves sushi", "Is afraid of thunderstorms")
+    (cello,) = await remember(whiskers, "Plays the cello", pinned=True)
+    mistral.script(Reply("Sushi, obviously."))
+    tab = await open_chat(alice, whiskers)
+    await tab.send_json_to(send_frame("What should I cook tonight?"))
+    frames = await receive_until(tab, "chat.done")
+    done = frames[-1]["message"]
+    system = streamed_requests(mistral)[-1]["messages"][0]["content"]
+    assert "What you remember about your human" in system
+    assert "Loves sushi" in system and "Plays the cello" in system  # pinned: always
+    assert sushi in done["memories_used"] and cello in done["memories_used"]
+    assert done["memories_used"].index(cello) == 0
+    reply = (await messages_of(whiskers))[-1]
+    assert reply.memories_used == done["memories_used"]
+    # chat.started names them with their texts, in the same order, for the page's receipts.
+    (started,) = [f for f in frames if f["type"] == "chat.started"]
+    texts = {sushi: "Loves sushi", storms: "Is afraid of thunderstorms", cello: "Plays the cello"}
+    assert started["remembered"] == [{"id": i, "text": texts[i]} for i in done["memories_used"]]
+    await tab.disconnect()
+
+
+async def test_the_cat_learns_during_the_chat_and_every_tab_hears_of_it(
+    alice: Any, whiskers: Cat
+) -> None:
+    tab = await open_chat(alice, whiskers)
+    await tab.send_json_to(send_frame("I have a dog named Rex."))
+    await receive_until(tab, "chat.done")
+    changed = await receive_until(tab, "memory.changed")
+    assert changed[-1]["op"] == "added"
+    assert "Rex" in changed[-1]["memory"]["text"]
+    assert changed[-1]["memory"]["source"]["quote"]
+    await tab.disconnect()
+
+
+async def test_forget_that_in_the_chat_forgets_and_confirms(alice: Any, whiskers: Cat) -> None:
+    lyon, _ = await remember(whiskers, "Lives in Lyon", "Loves sushi")
+    tab = await open_chat(alice, whiskers)
+    await tab.send_json_to(send_frame("Please forget that I live in Lyon"))
+    frames = await receive_until(tab, "chat.done")
+    removed = [f for f in frames if f["type"] == "memory.changed"]
+    assert [(f["op"], f["memory"]["id"]) for f in removed] == [("removed", lyon)]
+    assert "Lyon" in frames[-1]["message"]["text"]  # the offline brain confirms what it forgot
+
+    @database_sync_to_async
+    def state() -> tuple[str, list[tuple[str, str]]]:
+        from memories.models import Memory
+
+        memory = Memory.objects.get(pk=lyon)
+        return memory.status, list(memory.history.values_list("operation", "actor"))
+
+    status, history = await state()
+    assert status == "rejected"
+    assert history == [("add", "cat"), ("reject", "user")]
     await tab.disconnect()

@@ -13,7 +13,10 @@ from pytest_django import DjangoAssertNumQueries
 
 from accounts.models import User
 from cats.models import Cat, Message
+from cats.services.cats import memory_profile
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
+from memories.models import MemoryHistory
+from memories.services import memory_create, memory_reject
 
 pytestmark = pytest.mark.django_db
 
@@ -192,9 +195,13 @@ def test_the_offline_banner_shows_without_a_mistral_key(
 
 
 def _chat_with(cat: Cat, conversations: int, messages: int) -> None:
+    memories = [memory_create(profile=memory_profile(cat), text=f"Fact {i}").pk for i in range(3)]
     for _ in range(conversations):
         conversation = ConversationFactory.create(cat=cat)
-        MessageFactory.create_batch(messages, conversation=conversation)
+        # Cat replies that were each given memories: their receipts come in one query.
+        MessageFactory.create_batch(
+            messages, conversation=conversation, role=Message.Role.CAT, memories_used=memories
+        )
 
 
 @pytest.mark.parametrize("size", [3, 30])
@@ -208,17 +215,48 @@ def test_the_chat_page_runs_the_same_queries_whatever_the_history(
     _chat_with(cat, conversations=size, messages=size)
     url = reverse("cats:chat", args=[cat.pk])
 
-    # session, user, cat, conversations, messages (no query per conversation or message)
-    with django_assert_num_queries(5):
+    # session, user, cat, conversations, messages, the receipts' memories (no query per
+    # conversation, message or memory)
+    with django_assert_num_queries(6):
         default = alice_client.get(url)
     # ... plus the one conversation asked for
     chosen = cat.conversations.order_by("id").first()
     assert chosen is not None
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         alice_client.get(url, {"conversation": chosen.pk})
 
     assert len(default.context["conversations"]) == size
     assert len(default.context["history"]) == size
+    assert default.content.decode().count('class="memory-receipt"') == 3 * size
+
+
+def test_a_reply_shows_receipts_of_the_memories_it_was_given_but_not_forgotten_ones(
+    alice_client: Client, alice: User, bob: User
+) -> None:
+    cat = CatFactory.create(owner=alice, name="Whiskers")
+    profile = memory_profile(cat)
+    sushi = memory_create(profile=profile, text="Loves <b>sushi</b>")
+    lyon = memory_create(profile=profile, text="Lives in Lyon")
+    memory_reject(memory=lyon, actor=MemoryHistory.Actor.USER, actor_user=alice)
+    bobs = memory_create(profile=memory_profile(CatFactory.create(owner=bob)), text="Bob's secret")
+    conversation = ConversationFactory.create(cat=cat)
+    MessageFactory.create(conversation=conversation, text="What should I cook?")
+    reply = MessageFactory.create(
+        conversation=conversation,
+        role=Message.Role.CAT,
+        text="Sushi!",
+        memories_used=[sushi.pk, lyon.pk, bobs.pk],
+    )
+
+    html = alice_client.get(reverse("cats:chat", args=[cat.pk])).content.decode()
+
+    article = re.search(rf'<article [^>]*id="message-{reply.pk}".*?</article>', html, re.S)
+    assert article
+    receipts = re.findall(r'<a class="memory-receipt" href="([^"]+)"[^>]*>([^<]*)</a>', article[0])
+    page = reverse("memories:page", args=[cat.pk])
+    assert receipts == [(f"{page}?status=all#memory-{sushi.pk}", "Loves &lt;b&gt;sushi&lt;/b&gt;")]
+    assert f'data-memories="{sushi.pk}"' in article[0]
+    assert "Lyon" not in html and "secret" not in html
 
 
 def _meter(html: str, vital: str) -> dict[str, str]:

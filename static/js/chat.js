@@ -80,6 +80,8 @@
     careTimer: null,
     careStatusTimer: null,
     wakeTimer: null,
+    // Texts of the memories the replies on screen were given: id -> text (receipts).
+    remembered: new Map(),
   };
 
   // --- small helpers -------------------------------------------------------------------------
@@ -194,13 +196,62 @@
     node.querySelector(".message__note").textContent = note || "";
   }
 
+  // The "Remembered" receipts under a cat reply: one link per memory it was given that is
+  // still known here (a forgotten one disappears). Built with textContent, never markup.
+  function setReceipts(node, ids) {
+    node.dataset.memories = ids.map(Number).join(" ");
+    const known = ids.map(Number).filter((id) => state.remembered.has(id));
+    let box = node.querySelector(".message__memories");
+    if (!known.length) {
+      if (box) box.remove();
+      return;
+    }
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "message__memories";
+      node.insertBefore(box, node.querySelector(".message__actions"));
+    }
+    const label = document.createElement("span");
+    label.className = "message__memories-label";
+    label.textContent = "Remembered";
+    const links = known.map((id) => {
+      const link = document.createElement("a");
+      link.className = "memory-receipt";
+      link.href = `${config.memoriesUrl}?status=all#memory-${id}`;
+      link.dataset.memoryId = String(id);
+      link.textContent = state.remembered.get(id);
+      return link;
+    });
+    box.replaceChildren(label, ...links.flatMap((link) => [" ", link]));
+  }
+
+  function refreshReceipts(memoryId) {
+    for (const node of el.log.querySelectorAll(".message[data-memories]")) {
+      const ids = node.dataset.memories.split(" ").filter(Boolean).map(Number);
+      if (ids.includes(memoryId)) setReceipts(node, ids);
+    }
+  }
+
+  // memory.changed: a correction shows in the receipts, a forgotten memory leaves them.
+  function onMemoryChanged(frame) {
+    const memory = frame.memory;
+    if (!memory || memory.id === undefined) return;
+    const id = Number(memory.id);
+    if (frame.op === "removed" || memory.status === "rejected") state.remembered.delete(id);
+    else if (state.remembered.has(id)) state.remembered.set(id, String(memory.text));
+    else return;
+    refreshReceipts(id);
+  }
+
   function applyMessage(node, msg) {
     node.dataset.messageId = String(Number(msg.id));
+    node.id = `message-${Number(msg.id)}`;
     node.dataset.status = msg.status;
     if (msg.client_id) node.dataset.clientId = msg.client_id;
     setText(node, msg.text || "", msg.status);
     setNote(node, NOTES[msg.status]);
     setTime(node, msg.created_at);
+    if (msg.role === "cat" && Array.isArray(msg.memories_used)) setReceipts(node, msg.memories_used);
     // Screen readers wait for a streaming reply to finish instead of reading every word.
     if (msg.status === "streaming") node.setAttribute("aria-busy", "true");
     else node.removeAttribute("aria-busy");
@@ -457,7 +508,10 @@
     if (pending) {
       const existing = findMessage(msg.id);
       if (existing && existing !== pending.node) pending.node.remove();
-      else if (!existing) pending.node.dataset.messageId = String(Number(msg.id));
+      else if (!existing) {
+        pending.node.dataset.messageId = String(Number(msg.id));
+        pending.node.id = `message-${Number(msg.id)}`;
+      }
       applyMessage(existing || pending.node, msg);
       flushPending(); // messages that waited for the new conversation's id
     } else if (sameId(msg.conversation, state.conversation)) {
@@ -469,6 +523,9 @@
 
   function onStarted(frame) {
     const msg = frame.message;
+    for (const memory of Array.isArray(frame.remembered) ? frame.remembered : []) {
+      state.remembered.set(Number(memory.id), String(memory.text));
+    }
     if (!sameId(msg.conversation, state.conversation)) {
       bumpConversation(msg.conversation, null);
       return;
@@ -681,7 +738,8 @@
       case "chat.done": return onDone(frame);
       case "error": return onError(frame);
       case "cat.state": return onCatState(frame);
-      default: return undefined; // pong, memory.changed, and types newer than this page
+      case "memory.changed": return onMemoryChanged(frame);
+      default: return undefined; // pong, and types newer than this page
     }
   }
 
@@ -706,7 +764,12 @@
         client_id: node.dataset.clientId || null,
         text: node.querySelector(".message__text")?.textContent ?? "",
         created_at: node.querySelector("time")?.getAttribute("datetime") || null,
+        memories_used: [],
       };
+      for (const receipt of node.querySelectorAll(".memory-receipt")) {
+        state.remembered.set(Number(receipt.dataset.memoryId), receipt.textContent);
+        msg.memories_used.push(Number(receipt.dataset.memoryId));
+      }
       const seq = Number(node.dataset.seq || 0);
       const live = state.streams.get(msg.id);
       if (msg.status === "streaming") {
@@ -875,6 +938,9 @@
   });
 
   for (const time of el.log.querySelectorAll(".message time")) setTime(time.closest(".message"));
+  for (const receipt of el.log.querySelectorAll(".memory-receipt")) {
+    state.remembered.set(Number(receipt.dataset.memoryId), receipt.textContent);
+  }
   el.log.scrollTop = el.log.scrollHeight;
   showState(config.state);
   updateComposer();

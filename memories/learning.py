@@ -1,0 +1,199 @@
+"""Learning from what the human said: the durable extraction queue and its worker.
+
+A finished turn queues its user message (`job_enqueue`, inside the turn's transaction). The
+worker (`drain`) claims jobs one at a time with `SELECT ... FOR UPDATE SKIP LOCKED`, so two
+processes never take the same one; a job left `running` by a crashed process is taken again
+after `LEASE`. With Mistral, facts come from JSON mode and are reconciled against similar
+memories shown under short local ids; offline (or when Mistral fails), from heuristics, with
+supersession by slot. The same fact said twice is never stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from channels.db import database_sync_to_async
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from catchat import embeddings
+from catchat.llm import LLMError, llm_mode
+from memories import heuristics, services
+from memories.extraction import Decision, Existing, extract_with_llm
+from memories.models import ExtractionJob, Memory, MemoryProfile
+from memories.recall import recall
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 3
+
+_drainers: dict[asyncio.AbstractEventLoop, asyncio.Task[int]] = {}
+
+
+def job_enqueue(*, profile: MemoryProfile, message_id: int) -> None:
+    """Queue a user message for learning (idempotent: one job per message)."""
+    if profile.enabled:
+        ExtractionJob.objects.bulk_create(
+            [ExtractionJob(message_id=message_id, profile=profile)], ignore_conflicts=True
+        )
+
+
+def kick() -> None:
+    """Start draining the queue in the background, unless a drain already runs on this loop."""
+    loop = asyncio.get_running_loop()
+    task = _drainers.get(loop)
+    if task is None or task.done():
+        _drainers[loop] = loop.create_task(drain(), name="memories-drain")
+
+
+async def wait_idle() -> None:
+    task = _drainers.get(asyncio.get_running_loop())
+    if task is not None:
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def drain(limit: int = 100) -> int:
+    """Process pending jobs until none is left (or `limit`); returns how many ran."""
+    done = 0
+    while done < limit:
+        job = await database_sync_to_async(_claim)()
+        if job is None:
+            break
+        try:
+            await process(job)
+        except Exception as exc:
+            logger.exception("Memory extraction of message %s failed", job.message_id)
+            await database_sync_to_async(_fail)(job, exc)
+        done += 1
+    return done
+
+
+def _claim() -> ExtractionJob | None:
+    now = timezone.now()
+    with transaction.atomic():
+        job = (
+            ExtractionJob.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(status=ExtractionJob.Status.PENDING)
+                | Q(status=ExtractionJob.Status.RUNNING, claimed_at__lt=now - LEASE),
+                attempts__lt=MAX_ATTEMPTS,
+            )
+            .select_related("message", "profile__cat")
+            .order_by("created_at", "id")
+            .first()
+        )
+        if job is None:
+            return None
+        job.status = ExtractionJob.Status.RUNNING
+        job.attempts += 1
+        job.claimed_at = now
+        job.save(update_fields=["status", "attempts", "claimed_at"])
+    return job
+
+
+def _fail(job: ExtractionJob, exc: BaseException) -> None:
+    # Back to pending until MAX_ATTEMPTS: a later drain tries again.
+    status = ExtractionJob.Status.FAILED if job.attempts >= MAX_ATTEMPTS else "pending"
+    ExtractionJob.objects.filter(pk=job.pk).update(status=status, error=repr(exc)[:300])
+
+
+@dataclass(frozen=True)
+class _Plan:
+    decisions: list[Decision]
+    targets: dict[str, Memory]  # local id -> memory, for updates
+    slots: list[str]  # per decision, "" when none (heuristics only)
+
+
+async def process(job: ExtractionJob) -> None:
+    """Learn from one message, then mark the job done (at most once: the job row is locked)."""
+    text = job.message.text
+    profile = job.profile
+    if heuristics.forget_request(text) is not None:
+        # Carried out in the chat itself (cats.services.messages); nothing to learn here.
+        await database_sync_to_async(_apply)(job, _Plan([], {}, []))
+        return
+    vector = None
+    model = embeddings.model_name()
+    try:
+        vector = await embeddings.embed_query(text)
+    except (LLMError, OSError) as exc:
+        logger.warning("No query embedding for extraction: %s", exc)
+    similar = await database_sync_to_async(recall)(
+        profile=profile,
+        query_text=text,
+        query_vector=vector,
+        model=model,
+        limit=8,
+        token_budget=800,
+    )
+    plan = None
+    if llm_mode() == "mistral":
+        existing = [Existing(f"m{i + 1}", m.text, m.category) for i, m in enumerate(similar)]
+        try:
+            decisions = await extract_with_llm(message=text, existing=existing)
+            targets = {e.local_id: m for e, m in zip(existing, similar, strict=True)}
+            plan = _Plan(decisions, targets, [""] * len(decisions))
+        except LLMError as exc:
+            logger.warning("Mistral extraction failed, using heuristics: %s", exc)
+    if plan is None:
+        plan = _heuristic_plan(text, cat_name=profile.cat.name)
+    await database_sync_to_async(_apply)(job, plan)
+
+
+def _heuristic_plan(text: str, *, cat_name: str) -> _Plan:
+    # Facts about the cat itself ("my cat Whiskers") are not facts about the human.
+    facts = heuristics.extract_facts(text, cat_name=cat_name)
+    decisions = [Decision("add", f.text, f.category, f.importance, None, f.quote) for f in facts]
+    return _Plan(decisions, {}, [f.slot or "" for f in facts])
+
+
+def _apply(job: ExtractionJob, plan: _Plan) -> None:
+    profile = job.profile
+    with transaction.atomic():
+        locked = ExtractionJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status == ExtractionJob.Status.DONE:
+            return
+        active = list(profile.memories.filter(status=Memory.Status.ACTIVE))
+        known = {services.normalized(m.text) for m in active}
+        by_slot = {m.slot: m for m in active if m.slot}
+        for decision, slot in zip(plan.decisions, plan.slots, strict=True):
+            if decision.op == "none" or not decision.text.strip():
+                continue
+            key = services.normalized(decision.text)
+            if key in known:
+                continue  # said twice, stored once
+            target = plan.targets.get(decision.target or "") if decision.op == "update" else None
+            if target is None and slot:
+                target = by_slot.get(slot)
+            if target is not None and target.status == Memory.Status.ACTIVE:
+                new = services.memory_supersede(
+                    old=target,
+                    text=decision.text,
+                    category=decision.category,
+                    importance=decision.importance,
+                    slot=slot or target.slot,
+                    source_message_id=job.message_id,
+                    quote=decision.quote,
+                )
+            else:
+                new = services.memory_create(
+                    profile=profile,
+                    text=decision.text,
+                    category=decision.category,
+                    importance=decision.importance,
+                    slot=slot,
+                    source_message_id=job.message_id,
+                    quote=decision.quote,
+                )
+            known.add(key)
+            if new.slot:
+                by_slot[new.slot] = new
+        locked.status = ExtractionJob.Status.DONE
+        locked.finished_at = timezone.now()
+        locked.error = ""
+        locked.save(update_fields=["status", "finished_at", "error"])
