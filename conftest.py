@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from asgiref.sync import SyncToAsync
+from django.core.cache import cache
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
 from pytest_django.fixtures import Settings as SettingsWrapper
@@ -40,6 +41,12 @@ def _close_worker_thread_connections() -> Iterator[None]:
     # connection (CONN_MAX_AGE) would otherwise keep the test database busy at teardown.
     yield
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> None:
+    # Throttle counters live in the cache; each test starts with none spent.
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

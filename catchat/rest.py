@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -23,3 +26,51 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is not None and not isinstance(response.data, dict):
         response.data = {"detail": response.data}
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: under /api/ an unknown address answers JSON like every other API error."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception or Http404())
+
+
+_paginated: dict[type[serializers.BaseSerializer], type[serializers.Serializer]] = {}
+
+
+def paginated(item: type[serializers.BaseSerializer]) -> type[serializers.Serializer]:
+    """The OpenAPI shape of a cursor-paginated list of `item` (`{"results", "next",
+    "previous"}`), for views that paginate by hand (`extend_schema(responses=...)`)."""
+    if item not in _paginated:
+        name = item.__name__.removesuffix("Serializer")
+        _paginated[item] = type(
+            f"Paginated{name}ListSerializer",
+            (serializers.Serializer,),
+            {
+                "results": item(many=True),
+                "next": serializers.URLField(allow_null=True, help_text="The next page, if any."),
+                "previous": serializers.URLField(
+                    allow_null=True, help_text="The previous page, if any."
+                ),
+            },
+        )
+    return _paginated[item]
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error that is not a field error: `{"detail": ...}` (see `exception_handler`)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(
+        required=False, help_text="A machine-readable reason, for token errors."
+    )
+
+
+# The OpenAPI schema of a 400: field errors `{"<field>": ["message", ...]}`, or `{"detail": ...}`
+# when the body is not JSON at all.
+FIELD_ERRORS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {
+        "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]
+    },
+}

@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "channels",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files, no CDN
     "accounts",
     "cats",
     "memories",
@@ -156,6 +159,8 @@ OFFLINE_WORD_DELAY_MS = env.int("OFFLINE_WORD_DELAY_MS", default=45)
 # Prompt history: at most this many of the newest messages, within this many tokens.
 CHAT_HISTORY_TURNS = env.int("CHAT_HISTORY_TURNS", default=20)
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=2000)
+# A REST/SSE client waiting for a reply gives up after this long without a word from it.
+CHAT_FOLLOW_TIMEOUT_S = env.int("CHAT_FOLLOW_TIMEOUT_S", default=120)
 # Memories given to the model each turn (pinned ones included), and their token budget.
 MEMORY_RECALL_LIMIT = env.int("MEMORY_RECALL_LIMIT", default=6)
 MEMORY_RECALL_TOKENS = env.int("MEMORY_RECALL_TOKENS", default=300)
@@ -175,10 +180,45 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Proxies in front of the server: the per-address throttles then trust exactly that many
+    # X-Forwarded-For entries (0: the socket's address; a client cannot fake its way out).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    # Per scope (views set `throttle_scope`): chat per user, sign-up and tokens per address.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "chat": env.str("THROTTLE_CHAT", default="30/min"),
+        "register": env.str("THROTTLE_REGISTER", default="10/hour"),
+        "token": env.str("THROTTLE_TOKEN", default="20/min"),
+    },
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=14),
+    # A refresh hands out a new refresh token and blacklists the old one: a stolen refresh
+    # token works once at most, and logout ends the session for good.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CatChat API",
+    "DESCRIPTION": (
+        "Adopt a virtual cat, care for it and chat with it; curate what it remembers. "
+        "Authenticate with `POST /api/v1/auth/token/` and send `Authorization: Bearer <access>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CheckEnum": ["ok", "down"],
+        "MemoryStatusEnum": "memories.models.Memory.Status",
+        "MessageStatusEnum": "cats.models.Message.Status",
+    },
 }
 
 # --- Security -----------------------------------------------------------------------------

@@ -1,18 +1,60 @@
 """The cats REST API (`/api/v1/`, see cats/api_urls.py). Thin: parse, call one selector or
 service, serialize. Authentication and the error shape come from settings.REST_FRAMEWORK;
-someone else's cat is a 404 (`access_cat`), never a 403.
+someone else's cat or conversation is a 404 (`access_cat`, `access_conversation`), never a
+403, and it is checked before the body is validated.
 """
 
 from __future__ import annotations
 
+from base64 import b64decode, b64encode
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib import parse
+
+from django.db.models import Model, Q, QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import status as http
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts.models import User
-from cats.selectors import access_cat
-from cats.serializers import CareActionSerializer, CareResultSerializer, CatStateSerializer
-from cats.services import cat_act, cat_state
+from catchat.rest import ErrorSerializer, paginated
+from cats.selectors import access_cat, access_conversation, cats_for, conversations_for, messages_of
+from cats.serializers import (
+    CareActionSerializer,
+    CareResultSerializer,
+    CatCreateSerializer,
+    CatSerializer,
+    CatStateSerializer,
+    CatUpdateSerializer,
+    ConversationCreateSerializer,
+    ConversationRenameSerializer,
+    ConversationSerializer,
+    MessageSerializer,
+)
+from cats.services import (
+    cat_act,
+    cat_create,
+    cat_delete,
+    cat_state,
+    cat_update,
+    conversation_create,
+    conversation_delete,
+    conversation_rename,
+)
+
+BIGINT_MAX = 2**63 - 1
 
 
 def _user(request: Request) -> User:
@@ -21,9 +63,351 @@ def _user(request: Request) -> User:
     return request.user
 
 
+# --- pagination ----------------------------------------------------------------------------
+
+
+Key = tuple[datetime, int]  # (created_at, id) of a row
+
+
+class KeysetPagination(CursorPagination):
+    """`{"results", "next", "previous"}`, 50 a page, by a cursor on (created_at, id).
+
+    DRF's CursorPagination keys on the first ordering field alone and counts ties by offset;
+    this one keys on the pair, so rows that share a timestamp, or arrive while a client pages,
+    are each seen exactly once and in order. `next` is null on the last page. A cursor that
+    cannot be read is a 404 "Invalid cursor", as DRF's pagination answers it elsewhere here.
+    Call `paginate`, not DRF's `paginate_queryset`.
+    """
+
+    page_size = 50
+    descending = False
+    ordering = ("created_at", "id")  # both directions follow `descending`
+
+    def paginate(self, queryset: QuerySet[Any], request: Request) -> list[Any]:
+        """One page of `queryset` (one query); sets the `next` and `previous` links."""
+        self.request = request
+        self.base_url = request.build_absolute_uri()
+        self.page_size = self.get_page_size(request) or self.page_size
+        cursor = self._decode(request)
+        self._next: Key | None
+        self._previous: Key | None
+        if cursor is None:
+            rows, more = self._rows(queryset, None, after=True)
+            self._next = self._key_of(rows[-1]) if more else None
+            self._previous = None
+            return rows
+        backwards, key = cursor
+        # Backwards is walking the other way from the cursor, then turning the page round.
+        rows, more = self._rows(queryset, key, after=not backwards)
+        if backwards:
+            rows.reverse()
+            self._next = self._key_of(rows[-1]) if rows else key
+            self._previous = self._key_of(rows[0]) if more else None
+        else:
+            self._next = self._key_of(rows[-1]) if more else None
+            self._previous = self._key_of(rows[0]) if rows else key
+        return rows
+
+    def get_next_link(self) -> str | None:
+        return None if self._next is None else self._link(self._next, backwards=False)
+
+    def get_previous_link(self) -> str | None:
+        return None if self._previous is None else self._link(self._previous, backwards=True)
+
+    def _rows(
+        self, queryset: QuerySet[Any], key: Key | None, *, after: bool
+    ) -> tuple[list[Any], bool]:
+        """A page of rows past `key` in page order (`after`) or against it, nearest first;
+        and whether there are more (it asks for one row more than a page)."""
+        greater = after != self.descending
+        if key is not None:
+            op = "gt" if greater else "lt"
+            at, pk = key
+            queryset = queryset.filter(
+                Q(**{f"created_at__{op}": at}) | Q(created_at=at, **{f"id__{op}": pk})
+            )
+        ordered = queryset.order_by(*(("created_at", "id") if greater else ("-created_at", "-id")))
+        rows = list(ordered[: self.page_size + 1])
+        return rows[: self.page_size], len(rows) > self.page_size
+
+    @staticmethod
+    def _key_of(row: Model) -> Key:
+        created_at: datetime = row.created_at  # type: ignore[attr-defined]
+        return created_at, int(row.pk)
+
+    def _link(self, key: Key, *, backwards: bool) -> str:
+        tokens = {"p": f"{key[0].isoformat()}|{key[1]}"}
+        if backwards:
+            tokens["r"] = "1"
+        encoded = b64encode(parse.urlencode(tokens).encode("ascii")).decode("ascii")
+        return str(replace_query_param(str(self.base_url), self.cursor_query_param, encoded))
+
+    def _decode(self, request: Request) -> tuple[bool, Key] | None:
+        """(backwards, key) from `?cursor=`, or None for the first page."""
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
+        try:
+            tokens = parse.parse_qs(b64decode(encoded.encode("ascii")).decode("ascii"))
+            at, pk = tokens["p"][0].split("|")
+            created_at, row_id = datetime.fromisoformat(at), int(pk)
+            backwards = tokens.get("r", ["0"])[0] == "1"
+        except (KeyError, ValueError):  # also binascii.Error and Unicode errors
+            raise NotFound(self.invalid_cursor_message) from None
+        if timezone.is_naive(created_at) or not 0 < row_id <= BIGINT_MAX:
+            raise NotFound(self.invalid_cursor_message)
+        return backwards, (created_at, row_id)
+
+
+class OldestFirst(KeysetPagination):
+    pass
+
+
+class NewestFirst(KeysetPagination):
+    descending = True
+    ordering = ("-created_at", "-id")
+
+
+class MessagePages(OldestFirst):
+    """Newest last, 50 a page or `?page_size=` up to 200."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _page(
+    paginator: KeysetPagination,
+    queryset: QuerySet[Any],
+    request: Request,
+    render: Callable[[list[Any]], Any],
+) -> Response:
+    return paginator.get_paginated_response(render(paginator.paginate(queryset, request)))
+
+
+# --- OpenAPI: shared pieces ----------------------------------------------------------------
+
+
+def _error(description: str, detail: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        ErrorSerializer,
+        description=description,
+        examples=[OpenApiExample(description, value={"detail": detail})],
+    )
+
+
+def _field_errors(description: str, value: dict[str, list[str]]) -> OpenApiResponse:
+    return OpenApiResponse(
+        description=f'Field errors `{{"<field>": ["..."]}}`: {description}',
+        examples=[OpenApiExample("Field errors", value=value)],
+    )
+
+
+UNAUTHENTICATED = _error("No or bad credentials", "Authentication credentials were not provided.")
+NO_CAT = _error("No such cat of yours", "No such cat.")
+NO_CONVERSATION = _error("No such conversation of yours", "No such conversation.")
+BAD_CURSOR = _error("No such cat of yours, or a cursor that cannot be read", "Invalid cursor")
+BAD_CAT = _field_errors(
+    "a missing, blank or too long name; a too long personality or coat; a non-string.",
+    {"name": ["Ensure this field has no more than 40 characters."]},
+)
+BAD_TITLE = _field_errors(
+    "a blank or too long title, or a non-string.",
+    {"title": ["This field may not be blank."]},
+)
+DELETED = OpenApiResponse(description="Deleted. No body.")
+
+CAT_ID = OpenApiParameter("cat_id", int, OpenApiParameter.PATH, description="The cat's id.")
+CONVERSATION_ID = OpenApiParameter(
+    "conversation_id", int, OpenApiParameter.PATH, description="The conversation's id."
+)
+CURSOR = OpenApiParameter(
+    "cursor", str, description="Opaque: take it from a page's `next` or `previous` link."
+)
+PAGE_SIZE = OpenApiParameter(
+    "page_size", int, description="Messages a page: 50 unless given, at most 200."
+)
+
+_STATE = {
+    "hunger": 35,
+    "energy": 70,
+    "affection": 64,
+    "fun": 58,
+    "mood": "content",
+    "asleep": False,
+    "asleep_until": None,
+    "needs": [],
+    "updated_at": "2026-11-20T18:05:00.512000+00:00",
+}
+_CAT = {
+    "id": 1,
+    "name": "Whiskers",
+    "personality": "shy, curious, a little dramatic",
+    "coat": "ginger",
+    "created_at": "2026-11-02T09:30:00.104000+00:00",
+    "state": _STATE,
+}
+_CONVERSATION = {
+    "id": 7,
+    "cat": 1,
+    "title": "About sushi",
+    "created_at": "2026-11-20T18:01:57.204000+00:00",
+    "updated_at": "2026-11-20T18:02:14.880000+00:00",
+}
+_USER_MESSAGE = {
+    "id": 41,
+    "conversation": 7,
+    "role": "user",
+    "text": "I had sushi for lunch!",
+    "status": "complete",
+    "created_at": "2026-11-20T18:02:11.052000+00:00",
+    "client_id": "4c1a3b9e-8a9c-4b60-9a4e-0d3e5f6a7b81",
+    "reply_to": None,
+}
+_CAT_MESSAGE = {
+    "id": 42,
+    "conversation": 7,
+    "role": "cat",
+    "text": "*sniffs your hand* Fish? And none for me?",
+    "status": "complete",
+    "created_at": "2026-11-20T18:02:11.377000+00:00",
+    "client_id": None,
+    "reply_to": 41,
+    "model": "mistral-small-latest",
+    "usage": {"prompt_tokens": 812, "completion_tokens": 17, "total_tokens": 829},
+    "mood": "playful",
+    "memories_used": [12],
+    "seq": 9,
+    "error": None,
+}
+_NEXT = "https://catchat.example/api/v1/{}/?cursor=cD0yMDI2LTExLTIw"
+
+
+def _list_example(name: str, items: list[dict[str, Any]], route: str) -> OpenApiExample:
+    return OpenApiExample(
+        name,
+        value={"results": items, "next": _NEXT.format(route), "previous": None},
+        response_only=True,
+        status_codes=["200"],
+    )
+
+
+# --- cats ----------------------------------------------------------------------------------
+
+
+class CatListView(APIView):
+    """`GET|POST cats/`: your cats, oldest adoption first; or adopt one."""
+
+    @extend_schema(
+        tags=["cats"],
+        operation_id="cats_list",
+        summary="Your cats",
+        description="Oldest adoption first, each with its state right now; cursor-paginated.",
+        parameters=[CURSOR],
+        responses={200: paginated(CatSerializer), 401: UNAUTHENTICATED, 404: BAD_CURSOR},
+        examples=[_list_example("Your cats", [_CAT], "cats")],
+    )
+    def get(self, request: Request) -> Response:
+        context = {"now": timezone.now()}  # one moment for the whole page
+        return _page(
+            OldestFirst(),
+            cats_for(_user(request)),
+            request,
+            lambda rows: CatSerializer(rows, many=True, context=context).data,
+        )
+
+    @extend_schema(
+        tags=["cats"],
+        summary="Adopt a cat",
+        description="Comes with fresh vitals and an empty memory profile.",
+        request=CatCreateSerializer,
+        responses={201: CatSerializer, 400: BAD_CAT, 401: UNAUTHENTICATED},
+        examples=[
+            OpenApiExample(
+                "Adopt Whiskers",
+                request_only=True,
+                value={
+                    "name": "Whiskers",
+                    "personality": "shy, curious, a little dramatic",
+                    "coat": "ginger",
+                },
+            ),
+            OpenApiExample("Adopted", response_only=True, status_codes=["201"], value=_CAT),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        incoming = CatCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        cat = cat_create(owner=_user(request), **incoming.validated_data)
+        return Response(CatSerializer(cat).data, status=http.HTTP_201_CREATED)
+
+
+class CatDetailView(APIView):
+    """`GET|PATCH|DELETE cats/{id}/`."""
+
+    @extend_schema(
+        tags=["cats"],
+        summary="One of your cats",
+        parameters=[CAT_ID],
+        responses={200: CatSerializer, 401: UNAUTHENTICATED, 404: NO_CAT},
+        examples=[OpenApiExample("Whiskers", response_only=True, value=_CAT)],
+    )
+    def get(self, request: Request, cat_id: int) -> Response:
+        return Response(CatSerializer(access_cat(_user(request), cat_id)).data)
+
+    @extend_schema(
+        tags=["cats"],
+        summary="Rename your cat, or change its personality or coat",
+        description="Fields left out stay as they are.",
+        parameters=[CAT_ID],
+        request=CatUpdateSerializer,
+        responses={200: CatSerializer, 400: BAD_CAT, 401: UNAUTHENTICATED, 404: NO_CAT},
+        examples=[
+            OpenApiExample("New coat", request_only=True, value={"coat": "grey tabby"}),
+            OpenApiExample("Updated", response_only=True, value={**_CAT, "coat": "grey tabby"}),
+        ],
+    )
+    def patch(self, request: Request, cat_id: int) -> Response:
+        # Authorize before validating: a stranger's cat is a 404 whatever the body says.
+        cat = access_cat(_user(request), cat_id)
+        incoming = CatUpdateSerializer(data=request.data, partial=True)
+        incoming.is_valid(raise_exception=True)
+        cat = cat_update(cat=cat, **incoming.validated_data)
+        return Response(CatSerializer(cat).data)
+
+    @extend_schema(
+        tags=["cats"],
+        summary="Give up your cat",
+        description=(
+            "Removes the cat and everything of it: care history, conversations and messages, "
+            "and what it remembers about you. There is no undo."
+        ),
+        parameters=[CAT_ID],
+        request=None,
+        responses={204: DELETED, 401: UNAUTHENTICATED, 404: NO_CAT},
+        examples=[
+            OpenApiExample(
+                "Not yours",
+                response_only=True,
+                status_codes=["404"],
+                value={"detail": "No such cat."},
+            )
+        ],
+    )
+    def delete(self, request: Request, cat_id: int) -> Response:
+        cat_delete(cat=access_cat(_user(request), cat_id))
+        return Response(status=http.HTTP_204_NO_CONTENT)
+
+
 class CatStateView(APIView):
     """`GET cats/{id}/state/`: the cat's vitals and mood right now."""
 
+    @extend_schema(
+        tags=["cats"],
+        summary="Your cat's vitals and mood right now",
+        parameters=[CAT_ID],
+        responses={200: CatStateSerializer, 401: UNAUTHENTICATED, 404: NO_CAT},
+        examples=[OpenApiExample("Content", response_only=True, value=_STATE)],
+    )
     def get(self, request: Request, cat_id: int) -> Response:
         cat = access_cat(_user(request), cat_id)
         return Response(CatStateSerializer(cat_state(cat)).data)
@@ -36,6 +420,34 @@ class CatActionsView(APIView):
     open tabs get the new `cat.state` too (the service pushes it).
     """
 
+    @extend_schema(
+        tags=["cats"],
+        summary="Feed, play with, pet or put your cat to sleep",
+        description="200 whether the cat accepts or refuses (`accepted`, `reason`).",
+        parameters=[CAT_ID],
+        request=CareActionSerializer,
+        responses={
+            200: CareResultSerializer,
+            400: _field_errors(
+                "an unknown action.", {"action": ['"dance" is not a valid choice.']}
+            ),
+            401: UNAUTHENTICATED,
+            404: NO_CAT,
+        },
+        examples=[
+            OpenApiExample("Feed", request_only=True, value={"action": "feed"}),
+            OpenApiExample(
+                "Not hungry",
+                response_only=True,
+                value={
+                    "accepted": False,
+                    "reason": "not_hungry",
+                    "message": "*sniffs the bowl and walks away* I'm not hungry.",
+                    "state": _STATE,
+                },
+            ),
+        ],
+    )
     def post(self, request: Request, cat_id: int) -> Response:
         user = _user(request)
         # Authorize before validating: a stranger's cat is a 404 whatever the body says.
@@ -44,3 +456,167 @@ class CatActionsView(APIView):
         incoming.is_valid(raise_exception=True)
         result = cat_act(cat=cat, actor=user, action=incoming.validated_data["action"])
         return Response(CareResultSerializer(result).data)
+
+
+# --- conversations -------------------------------------------------------------------------
+
+
+class ConversationListView(APIView):
+    """`GET|POST cats/{id}/conversations/`: the cat's conversations, newest first; or a new
+    one."""
+
+    @extend_schema(
+        tags=["conversations"],
+        operation_id="cats_conversations_list",
+        summary="Your conversations with a cat",
+        description="Newest first (by when they were started); cursor-paginated.",
+        parameters=[CAT_ID, CURSOR],
+        responses={
+            200: paginated(ConversationSerializer),
+            401: UNAUTHENTICATED,
+            404: BAD_CURSOR,
+        },
+        examples=[_list_example("Conversations", [_CONVERSATION], "cats/1/conversations")],
+    )
+    def get(self, request: Request, cat_id: int) -> Response:
+        cat = access_cat(_user(request), cat_id)
+        return _page(
+            NewestFirst(),
+            conversations_for(cat),
+            request,
+            lambda rows: ConversationSerializer(rows, many=True).data,
+        )
+
+    @extend_schema(
+        tags=["conversations"],
+        summary="Start a conversation",
+        description="Empty; send messages to it with `POST chat/` or over the WebSocket.",
+        parameters=[CAT_ID],
+        request=ConversationCreateSerializer,
+        responses={
+            201: ConversationSerializer,
+            400: BAD_TITLE,
+            401: UNAUTHENTICATED,
+            404: NO_CAT,
+        },
+        examples=[
+            OpenApiExample("Titled", request_only=True, value={"title": "About sushi"}),
+            OpenApiExample(
+                "Started", response_only=True, status_codes=["201"], value=_CONVERSATION
+            ),
+        ],
+    )
+    def post(self, request: Request, cat_id: int) -> Response:
+        # Authorize before validating: a stranger's cat is a 404 whatever the body says.
+        cat = access_cat(_user(request), cat_id)
+        incoming = ConversationCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        conversation = conversation_create(cat=cat, **incoming.validated_data)
+        return Response(ConversationSerializer(conversation).data, status=http.HTTP_201_CREATED)
+
+
+class ConversationDetailView(APIView):
+    """`GET|PATCH|DELETE conversations/{id}/`."""
+
+    @extend_schema(
+        tags=["conversations"],
+        summary="One of your conversations",
+        parameters=[CONVERSATION_ID],
+        responses={200: ConversationSerializer, 401: UNAUTHENTICATED, 404: NO_CONVERSATION},
+        examples=[OpenApiExample("About sushi", response_only=True, value=_CONVERSATION)],
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        conversation = access_conversation(_user(request), conversation_id)
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(
+        tags=["conversations"],
+        summary="Rename a conversation",
+        description="`title`: 1 to 120 characters, trimmed.",
+        parameters=[CONVERSATION_ID],
+        request=ConversationRenameSerializer,
+        responses={
+            200: ConversationSerializer,
+            400: BAD_TITLE,
+            401: UNAUTHENTICATED,
+            404: NO_CONVERSATION,
+        },
+        examples=[
+            OpenApiExample("Rename", request_only=True, value={"title": "Sushi, again"}),
+            OpenApiExample(
+                "Renamed", response_only=True, value={**_CONVERSATION, "title": "Sushi, again"}
+            ),
+        ],
+    )
+    def patch(self, request: Request, conversation_id: int) -> Response:
+        # Authorize before validating: a stranger's conversation is a 404 whatever the body says.
+        conversation = access_conversation(_user(request), conversation_id)
+        incoming = ConversationRenameSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        conversation = conversation_rename(
+            conversation=conversation, title=incoming.validated_data["title"]
+        )
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(
+        tags=["conversations"],
+        summary="Delete a conversation",
+        description=(
+            "Removes the conversation and its messages. What the cat learned from them stays "
+            "in its memories (curate those under `memories/`)."
+        ),
+        parameters=[CONVERSATION_ID],
+        request=None,
+        responses={204: DELETED, 401: UNAUTHENTICATED, 404: NO_CONVERSATION},
+        examples=[
+            OpenApiExample(
+                "Not yours",
+                response_only=True,
+                status_codes=["404"],
+                value={"detail": "No such conversation."},
+            )
+        ],
+    )
+    def delete(self, request: Request, conversation_id: int) -> Response:
+        conversation_delete(conversation=access_conversation(_user(request), conversation_id))
+        return Response(status=http.HTTP_204_NO_CONTENT)
+
+
+class MessageListView(APIView):
+    """`GET conversations/{id}/messages/`: oldest first (newest last), each message exactly as
+    the WebSocket frames carry it."""
+
+    @extend_schema(
+        tags=["conversations"],
+        operation_id="conversations_messages_list",
+        summary="The messages of a conversation",
+        description=(
+            "Oldest first, newest last; 50 a page (`?page_size=` up to 200). Follow `next` to "
+            "read on: messages that arrive meanwhile come on later pages, none twice, none "
+            "skipped. A reply still being written has status `streaming` and its text so far."
+        ),
+        parameters=[CONVERSATION_ID, CURSOR, PAGE_SIZE],
+        responses={
+            200: paginated(MessageSerializer),
+            401: UNAUTHENTICATED,
+            404: _error(
+                "No such conversation of yours, or a cursor that cannot be read",
+                "No such conversation.",
+            ),
+        },
+        examples=[
+            _list_example(
+                "A user message and the cat's reply",
+                [_USER_MESSAGE, _CAT_MESSAGE],
+                "conversations/7/messages",
+            )
+        ],
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        conversation = access_conversation(_user(request), conversation_id)
+        return _page(
+            MessagePages(),
+            messages_of(conversation),
+            request,
+            lambda rows: MessageSerializer(rows, many=True).data,
+        )

@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from catchat import embeddings, llm
 from catchat.realtime import group_name, send_to_group
 from cats import frames, services
 from cats.models import Cat, Message
+from cats.services.messages import latest_reply
 from memories import learning
 
 logger = logging.getLogger(__name__)
@@ -81,7 +85,13 @@ def start_reply(*, cat: Cat, user_message: Message, received_at: float | None = 
         received_at=received_at or time.monotonic(),
     )
     _jobs[conversation_id] = job  # reserved before any await: no double start
-    job.task = asyncio.create_task(_run(job, cat, user_message), name=f"reply-{conversation_id}")
+    # A context of its own: the reply must not inherit the caller's (a REST request's
+    # thread-sensitive executor ends with the request; the reply outlives it).
+    job.task = asyncio.create_task(
+        _run(job, cat, user_message),
+        name=f"reply-{conversation_id}",
+        context=contextvars.Context(),
+    )
 
 
 def is_busy(conversation_id: int | None) -> bool:
@@ -107,6 +117,95 @@ def in_flight(cat: Cat) -> list[frames.MessagePayload]:
             payload["seq"] = job.seq
             payloads.append(payload)
     return payloads
+
+
+# Replies a follower (REST) takes over instead of waiting for: they ended without an answer.
+RETRYABLE = frozenset({Message.Status.ERROR, Message.Status.INTERRUPTED})
+FOLLOWED = frozenset({"chat.delta", "error", "chat.done"})
+
+
+async def follow_turn(
+    *, cat: Cat, accepted: services.Accepted, keepalive: float = 15.0
+) -> AsyncIterator[dict[str, Any]]:
+    """The frames of one turn for a client that is not a tab (REST, Server-Sent Events).
+
+    `chat.accepted`, then the reply's `chat.started`, `chat.delta`s, any `error`, and its
+    `chat.done`; `{"type": "keepalive"}` after `keepalive` seconds of silence. The reply is the
+    same as for a tab (`start_reply`, frames through the (user, cat) group, which the open tabs
+    see too). A resend (same client_id) follows the reply already running, returns the one
+    already made, or retries one that failed. A follower that stops listening stops nothing:
+    the reply runs to its end and is saved.
+    """
+    layer = get_channel_layer()
+    assert layer is not None  # noqa: S101 - CHANNEL_LAYERS is always configured
+    group = group_name(cat.owner_id, cat.pk)
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)  # before the reply starts: no frame is missed
+    try:
+        user_message = accepted.message
+        accepted_frame: frames.Accepted = {
+            "type": "chat.accepted",
+            "client_id": str(user_message.client_id),
+            "message": frames.message_payload(user_message),
+        }
+        await send_to_group(group, accepted_frame)  # the open tabs show it too
+        yield dict(accepted_frame)
+        reply_id: int | None = None
+        existing = (
+            None
+            if accepted.needs_reply
+            else await database_sync_to_async(latest_reply)(user_message)
+        )
+        if existing is not None and existing.status not in RETRYABLE:
+            if existing.status != Message.Status.STREAMING:
+                yield {"type": "chat.done", "message": frames.message_payload(existing)}
+                return
+            reply_id = existing.pk  # still being written: follow it
+        else:
+            try:
+                start_reply(cat=cat, user_message=user_message)
+            except services.ChatInputError as exc:
+                code: frames.ErrorCode = exc.code  # type: ignore[assignment]
+                yield dict(
+                    frames.error(code, exc.detail, conversation=user_message.conversation_id)
+                )
+                return
+        idle = 0.0
+        while True:
+            try:
+                event = await asyncio.wait_for(layer.receive(channel), timeout=keepalive)
+            except TimeoutError:
+                idle += keepalive
+                if idle >= settings.CHAT_FOLLOW_TIMEOUT_S:
+                    yield dict(
+                        frames.error(
+                            "llm_timeout",
+                            friendly_error("llm_timeout"),
+                            conversation=user_message.conversation_id,
+                        )
+                    )
+                    return
+                yield {"type": "keepalive"}
+                continue
+            idle = 0.0
+            frame = event.get("frame") or {}
+            kind = frame.get("type")
+            if kind == "chat.started" and frame["message"].get("reply_to") == user_message.pk:
+                reply_id = frame["message"]["id"]
+            elif reply_id is None or kind not in FOLLOWED or _reply_of(frame) != reply_id:
+                continue
+            yield frame
+            if kind == "chat.done":
+                return
+    finally:
+        await layer.group_discard(group, channel)
+
+
+def _reply_of(frame: dict[str, Any]) -> int | None:
+    if frame.get("type") == "chat.done":
+        reply_id: int = frame["message"]["id"]
+        return reply_id
+    return frame.get("message_id")
 
 
 async def wait_idle() -> None:

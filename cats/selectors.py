@@ -42,6 +42,33 @@ def conversations_for(cat: Cat) -> QuerySet[Conversation]:
     return Conversation.objects.filter(cat=cat)
 
 
+def find_user_conversation(user: User, conversation_id: int) -> Conversation | None:
+    """The conversation with that id if it is with one of the user's cats (one query, the cat
+    joined in)."""
+    if not user.is_authenticated:
+        return None
+    conversation = (
+        Conversation.objects.filter(cat__owner=user, pk=conversation_id)
+        .select_related("cat")
+        .first()
+    )
+    if conversation is not None:
+        conversation.cat.owner = user  # known already: spares a query wherever it is read
+    return conversation
+
+
+def access_conversation(user: User, conversation_id: int) -> Conversation:
+    conversation = find_user_conversation(user, conversation_id)
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def messages_of(conversation: Conversation) -> QuerySet[Message]:
+    """The conversation's messages (the caller orders and pages them)."""
+    return Message.objects.filter(conversation=conversation)
+
+
 def recent_messages(conversation: Conversation, limit: int) -> list[Message]:
     """The newest `limit` messages of a conversation, oldest first."""
     newest = list(conversation.messages.order_by("-created_at", "-id")[:limit])

@@ -3,10 +3,20 @@ the services decide; these only check input types and render output."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cats.models import CareEvent
+from cats.models import CareEvent, Cat, Conversation, Message
+from cats.services import cat_state
 from cats.vitals import MOODS
+
+_CAT_NAME = Cat._meta.get_field("name").max_length
+_CAT_PERSONALITY = Cat._meta.get_field("personality").max_length
+_CAT_COAT = Cat._meta.get_field("coat").max_length
+_TITLE = Conversation._meta.get_field("title").max_length
 
 
 class CatStateSerializer(serializers.Serializer):
@@ -40,3 +50,170 @@ class CareResultSerializer(serializers.Serializer):
     )
     message = serializers.CharField(help_text="The cat's answer, in character.")
     state = CatStateSerializer()
+
+
+# --- fields --------------------------------------------------------------------------------
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that takes only JSON strings (DRF's would turn `123` into "123") and only
+    text PostgreSQL can store (no lone surrogates such as "\\ud800"; NUL is refused by DRF)."""
+
+    default_error_messages = {
+        "invalid": "Not a valid string.",
+        "unstorable": "Not valid Unicode text.",
+    }
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("unstorable")
+        return str(super().to_internal_value(data))
+
+
+class IsoDateTimeField(serializers.DateTimeField):
+    """Output only: `datetime.isoformat()`, exactly as the WebSocket frames write it
+    (cats/frames.py), so a message or cat reads the same over REST and WebSocket."""
+
+    def to_representation(self, value: datetime) -> str:
+        return value.isoformat()
+
+
+class _BlankAsNull(serializers.CharField):
+    def to_representation(self, value: str) -> str | None:  # type: ignore[override]
+        return value or None
+
+
+class MessageErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="e.g. llm_timeout, llm_unavailable.")
+    detail = serializers.CharField(allow_blank=True)
+
+
+@extend_schema_field(MessageErrorSerializer(allow_null=True))
+class _MessageErrorField(serializers.Field):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, message: Message) -> dict[str, str] | None:
+        # As cats.frames.message_payload: REST has no error detail to add.
+        return {"code": message.error_code, "detail": ""} if message.error_code else None
+
+
+# --- cats ----------------------------------------------------------------------------------
+
+
+class CatSerializer(serializers.Serializer):
+    """A cat (PRODUCT.md "Shapes") with its state right now, computed from its row.
+
+    Give `context={"now": ...}` to compute a whole list's states at one moment."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    personality = serializers.CharField(read_only=True)
+    coat = serializers.CharField(read_only=True, help_text="Coat colour, free text.")
+    created_at = IsoDateTimeField(read_only=True)
+    state = serializers.SerializerMethodField()
+
+    @extend_schema_field(CatStateSerializer)
+    def get_state(self, cat: Cat) -> dict[str, Any]:
+        return dict(CatStateSerializer(cat_state(cat, now=self.context.get("now"))).data)
+
+
+class CatCreateSerializer(serializers.Serializer):
+    """Input of `POST cats/`: the rules of cats.forms.AdoptForm (trimmed; name required)."""
+
+    name = StrictCharField(max_length=_CAT_NAME)
+    personality = StrictCharField(
+        max_length=_CAT_PERSONALITY,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A few words on character: shy, curious, a little dramatic.",
+    )
+    coat = StrictCharField(
+        max_length=_CAT_COAT,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Coat colour, free text.",
+    )
+
+
+class CatUpdateSerializer(serializers.Serializer):
+    """Input of `PATCH cats/{id}/`: any of the adoption fields; those left out stay as they are."""
+
+    name = StrictCharField(max_length=_CAT_NAME, required=False)
+    personality = StrictCharField(max_length=_CAT_PERSONALITY, required=False, allow_blank=True)
+    coat = StrictCharField(max_length=_CAT_COAT, required=False, allow_blank=True)
+
+
+# --- conversations and messages ------------------------------------------------------------
+
+
+class ConversationSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    cat = serializers.IntegerField(source="cat_id", read_only=True)
+    title = serializers.CharField(
+        read_only=True, help_text="Empty until named (a chat names it after its first line)."
+    )
+    created_at = IsoDateTimeField(read_only=True)
+    updated_at = IsoDateTimeField(read_only=True, help_text="The last message or rename.")
+
+
+class ConversationCreateSerializer(serializers.Serializer):
+    """Input of `POST cats/{id}/conversations/`."""
+
+    title = StrictCharField(max_length=_TITLE, required=False, allow_blank=True, default="")
+
+
+class ConversationRenameSerializer(serializers.Serializer):
+    """Input of `PATCH conversations/{id}/`: a title of 1 to 120 characters, trimmed."""
+
+    title = StrictCharField(max_length=_TITLE)
+
+
+CAT_ONLY_FIELDS = ("model", "usage", "mood", "memories_used", "seq", "error")
+
+
+class MessageSerializer(serializers.Serializer):
+    """A message exactly as the WebSocket frames carry it (`cats.frames.message_payload`): the
+    fields of a cat reply (`model`, `usage`, `mood`, `memories_used`, `seq`, `error`) are left
+    out of a user message. Output only."""
+
+    id = serializers.IntegerField()
+    conversation = serializers.IntegerField(source="conversation_id")
+    role = serializers.ChoiceField(choices=Message.Role.values)
+    text = serializers.CharField(allow_blank=True, help_text="So far, while `streaming`.")
+    status = serializers.ChoiceField(choices=Message.Status.values)
+    created_at = IsoDateTimeField()
+    client_id = serializers.UUIDField(
+        allow_null=True, help_text="The sender's idempotency key (user messages)."
+    )
+    reply_to = serializers.IntegerField(
+        source="reply_to_id", allow_null=True, help_text="The user message a reply answers."
+    )
+    model = serializers.CharField(required=False, allow_blank=True)
+    usage = serializers.DictField(
+        child=serializers.IntegerField(),
+        required=False,
+        allow_null=True,
+        help_text="Token usage: prompt_tokens, completion_tokens, total_tokens.",
+    )
+    mood = _BlankAsNull(required=False, allow_null=True, help_text="The mood it wrote in.")
+    memories_used = serializers.ListField(
+        child=serializers.IntegerField(), required=False, help_text="Ids of memories it used."
+    )
+    seq = serializers.IntegerField(
+        source="stream_seq", required=False, help_text="The last streamed delta included."
+    )
+    error = _MessageErrorField(required=False, allow_null=True)
+
+    def to_representation(self, instance: Message) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        if instance.role != Message.Role.CAT:
+            for field in CAT_ONLY_FIELDS:
+                del data[field]
+        return data

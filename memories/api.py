@@ -8,6 +8,12 @@ the history and pushes `memory.changed` to the owner's open tabs.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import status as http
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -15,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from catchat.rest import paginated
 from memories.models import Memory, MemoryHistory
 from memories.profiles import profile_update
 from memories.selectors import access_memory, access_profile, memories_of, status_counts
@@ -30,6 +37,36 @@ from memories.serializers import (
 from memories.services import memory_create, memory_edit, memory_reject, memory_restore
 
 ACTOR = MemoryHistory.Actor.USER
+
+NOT_FOUND = OpenApiResponse(description="No such cat or memory of yours.")
+BAD_INPUT = OpenApiResponse(description='Field errors: `{"<field>": ["..."]}`.')
+MEMORY_EXAMPLE = OpenApiExample(
+    "A memory",
+    value={
+        "id": 12,
+        "text": "Loves sushi",
+        "category": "preference",
+        "importance": 3,
+        "pinned": False,
+        "status": "active",
+        "source": {"message": 41, "quote": "I love sushi"},
+        "valid_from": "2026-11-20T18:02:11Z",
+        "superseded_by": None,
+        "created_at": "2026-11-20T18:02:11Z",
+        "updated_at": "2026-11-20T18:02:11Z",
+    },
+    response_only=True,
+)
+PROFILE_EXAMPLE = OpenApiExample(
+    "A memory profile",
+    value={
+        "cat": 1,
+        "summary": "Dana, a nurse in Lyon who loves sushi.",
+        "enabled": True,
+        "counts": {"active": 12, "superseded": 2, "rejected": 1},
+    },
+    response_only=True,
+)
 
 
 def _user(request: Request) -> User:
@@ -53,10 +90,26 @@ class OldestFirst(NewestFirst):
 class MemoryProfileView(APIView):
     """`GET|PATCH cats/{id}/memory-profile/`: the summary, the on/off switch, the counts."""
 
+    @extend_schema(
+        tags=["memories"],
+        summary="What the cat keeps about you",
+        responses={200: MemoryProfileSerializer, 404: NOT_FOUND},
+        examples=[PROFILE_EXAMPLE],
+    )
     def get(self, request: Request, cat_id: int) -> Response:
         profile = access_profile(_user(request), cat_id)
         return Response(MemoryProfileSerializer.shape(profile, status_counts(profile)))
 
+    @extend_schema(
+        tags=["memories"],
+        summary="Edit the summary, or switch memories off and on",
+        request=MemoryProfileUpdateSerializer,
+        responses={200: MemoryProfileSerializer, 400: BAD_INPUT, 404: NOT_FOUND},
+        examples=[
+            OpenApiExample("Switch off", value={"enabled": False}, request_only=True),
+            PROFILE_EXAMPLE,
+        ],
+    )
     def patch(self, request: Request, cat_id: int) -> Response:
         profile = access_profile(_user(request), cat_id)
         incoming = MemoryProfileUpdateSerializer(data=request.data)
@@ -69,6 +122,13 @@ class MemoryListView(APIView):
     """`GET|POST cats/{id}/memories/`: the cat's memories (`?status=` active by default, or
     superseded, rejected, all; `?q=` searches), newest first; or a new one."""
 
+    @extend_schema(
+        tags=["memories"],
+        summary="The cat's memories of you",
+        parameters=[MemoryListQuerySerializer, OpenApiParameter("cursor", str)],
+        responses={200: paginated(MemorySerializer), 400: BAD_INPUT, 404: NOT_FOUND},
+        examples=[MEMORY_EXAMPLE],
+    )
     def get(self, request: Request, cat_id: int) -> Response:
         profile = access_profile(_user(request), cat_id)
         query = MemoryListQuerySerializer(data=request.query_params)
@@ -79,6 +139,20 @@ class MemoryListView(APIView):
         assert page is not None  # noqa: S101 - page_size is set
         return paginator.get_paginated_response(MemorySerializer(page, many=True).data)
 
+    @extend_schema(
+        tags=["memories"],
+        summary="Tell the cat something to remember",
+        request=MemoryCreateSerializer,
+        responses={201: MemorySerializer, 400: BAD_INPUT, 404: NOT_FOUND},
+        examples=[
+            OpenApiExample(
+                "A fact",
+                value={"text": "Is allergic to peanuts", "category": "health", "pinned": True},
+                request_only=True,
+            ),
+            MEMORY_EXAMPLE,
+        ],
+    )
     def post(self, request: Request, cat_id: int) -> Response:
         user = _user(request)
         # Authorize before validating: a stranger's cat is a 404 whatever the body says.
@@ -95,10 +169,26 @@ class MemoryDetailView(APIView):
     """`GET|PATCH|DELETE memories/{id}/`. DELETE forgets the memory (status rejected): it is no
     longer recalled, and its history stays; PATCH `{"status": "active"}` brings it back."""
 
+    @extend_schema(
+        tags=["memories"],
+        summary="One memory",
+        responses={200: MemorySerializer, 404: NOT_FOUND},
+        examples=[MEMORY_EXAMPLE],
+    )
     def get(self, request: Request, memory_id: int) -> Response:
         memory = access_memory(_user(request), memory_id)
         return Response(MemorySerializer(memory).data)
 
+    @extend_schema(
+        tags=["memories"],
+        summary="Correct, pin, forget or restore a memory",
+        request=MemoryUpdateSerializer,
+        responses={200: MemorySerializer, 400: BAD_INPUT, 404: NOT_FOUND},
+        examples=[
+            OpenApiExample("Correct it", value={"text": "Loves salmon sushi"}, request_only=True),
+            MEMORY_EXAMPLE,
+        ],
+    )
     def patch(self, request: Request, memory_id: int) -> Response:
         user = _user(request)
         memory = access_memory(user, memory_id)
@@ -115,6 +205,11 @@ class MemoryDetailView(APIView):
             memory = memory_reject(memory=memory, actor=ACTOR, actor_user=user)
         return Response(MemorySerializer(memory).data)
 
+    @extend_schema(
+        tags=["memories"],
+        summary="Forget a memory (its history stays)",
+        responses={204: None, 404: NOT_FOUND},
+    )
     def delete(self, request: Request, memory_id: int) -> Response:
         user = _user(request)
         memory = access_memory(user, memory_id)
@@ -125,6 +220,42 @@ class MemoryDetailView(APIView):
 class MemoryHistoryView(APIView):
     """`GET memories/{id}/history/`: every change of the memory, oldest first."""
 
+    @extend_schema(
+        tags=["memories"],
+        summary="Every change of a memory, oldest first",
+        parameters=[OpenApiParameter("cursor", str)],
+        responses={200: paginated(MemoryHistorySerializer), 404: NOT_FOUND},
+        examples=[
+            OpenApiExample(
+                "Learned, then corrected",
+                value={
+                    "results": [
+                        {
+                            "id": 30,
+                            "operation": "add",
+                            "actor": "cat",
+                            "old_text": "",
+                            "new_text": "Loves sushi",
+                            "note": "",
+                            "created_at": "2026-11-20T18:02:11Z",
+                        },
+                        {
+                            "id": 31,
+                            "operation": "update",
+                            "actor": "user",
+                            "old_text": "Loves sushi",
+                            "new_text": "Loves salmon sushi",
+                            "note": "",
+                            "created_at": "2026-11-21T09:15:40Z",
+                        },
+                    ],
+                    "next": None,
+                    "previous": None,
+                },
+                response_only=True,
+            )
+        ],
+    )
     def get(self, request: Request, memory_id: int) -> Response:
         memory = access_memory(_user(request), memory_id)
         paginator = OldestFirst()

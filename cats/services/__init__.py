@@ -1,4 +1,5 @@
-"""Writes for the cats app, split by noun: the cat itself (`cats`), messages (`messages`)."""
+"""Writes for the cats app, split by noun: the cat itself (`cats`), conversations
+(`conversations`), messages (`messages`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ from cats.services.cats import (
     cat_act,
     cat_chatted,
     cat_create,
+    cat_delete,
     cat_reset_vitals,
     cat_state,
+    cat_update,
+)
+from cats.services.conversations import (
+    conversation_create,
+    conversation_delete,
+    conversation_rename,
 )
 from cats.services.messages import (
     Accepted,
@@ -28,9 +36,14 @@ __all__ = [
     "cat_act",
     "cat_chatted",
     "cat_create",
+    "cat_delete",
     "cat_reset_vitals",
     "cat_state",
+    "cat_update",
     "clean_text",
+    "conversation_create",
+    "conversation_delete",
+    "conversation_rename",
     "message_accept",
     "regenerate_target",
     "reply_begin",

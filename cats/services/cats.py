@@ -184,3 +184,31 @@ def cat_chatted(*, cat: Cat, user_turns: int, now: datetime | None = None) -> tu
     _settle_into(locked, vitals, now=now, asleep_until=None)
     _push_state(locked, now)
     return locked.mood, v.needs(vitals)
+
+
+def cat_update(
+    *,
+    cat: Cat,
+    name: str | None = None,
+    personality: str | None = None,
+    coat: str | None = None,
+) -> Cat:
+    """Rename the cat or change its personality or coat; None leaves a field as it is.
+
+    Writes only the fields given (one UPDATE, none when nothing is given), so a care action
+    settling the vitals at the same moment is never overwritten.
+    """
+    changes = {"name": name, "personality": personality, "coat": coat}
+    changed = [field for field, value in changes.items() if value is not None]
+    for field in changed:
+        setattr(cat, field, str(changes[field]).strip())
+    if changed:
+        cat.save(update_fields=changed)
+    return cat
+
+
+def cat_delete(*, cat: Cat) -> None:
+    """Remove the cat and everything of it: care events, conversations and their messages, its
+    memory profile with every memory and its history (all by cascade, in one transaction)."""
+    with transaction.atomic():
+        cat.delete()

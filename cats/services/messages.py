@@ -129,6 +129,15 @@ def _resend(existing: Message, cat: Cat) -> Accepted:
     )
 
 
+def latest_reply(user_message: Message) -> Message | None:
+    """The newest cat reply to `user_message` (a regenerated turn has several)."""
+    return (
+        Message.objects.filter(reply_to=user_message, role=Message.Role.CAT)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
 def _title(text: str) -> str:
     first_line = text.splitlines()[0] if text else ""
     return first_line if len(first_line) <= TITLE_CHARS else first_line[: TITLE_CHARS - 1] + "…"

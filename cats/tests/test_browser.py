@@ -12,22 +12,17 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from channels.testing.live import make_application
-from daphne.testing import DaphneProcess
-from django.conf import settings as django_settings
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.db import connections
 from django.utils import timezone
 from playwright.async_api import Page, ViewportSize, async_playwright, expect
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
+from catchat.testing.live import LiveServer
 from cats.models import Cat, Message
 from cats.services.cats import memory_profile
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
@@ -55,40 +50,6 @@ pytestmark = [
         reason=f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
     ),
 ]
-
-
-def _use_database(name: str) -> None:
-    # Runs in the server process. A no-op under fork (the name is inherited); it matters if
-    # multiprocessing ever spawns instead, when settings are read afresh.
-    django_settings.DATABASES["default"]["NAME"] = name
-
-
-class LiveServer:
-    """daphne serving catchat.asgi in a forked process."""
-
-    def __init__(self) -> None:
-        # Fork before anything else runs here (Chromium, Playwright's driver): a child forked
-        # later inherits their pipes, and Playwright then waits forever for its driver to exit.
-        connections.close_all()  # and never share an open database socket with the child
-        self.process = DaphneProcess(
-            host="127.0.0.1",
-            get_application=partial(make_application, static_wrapper=ASGIStaticFilesHandler),
-            setup=partial(_use_database, django_settings.DATABASES["default"]["NAME"]),
-        )
-        self.process.start()
-        if not self.process.ready.wait(timeout=20):
-            detail = "" if self.process.errors.empty() else self.process.errors.get(False)[1]
-            self.stop()
-            raise RuntimeError(f"daphne did not start:\n{detail}")
-        self.port: int = self.process.port.value
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.join(timeout=10)
 
 
 class FlakyNetwork:

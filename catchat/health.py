@@ -1,0 +1,110 @@
+"""`GET /api/v1/health/` (and `GET /api/`): can this server do its job right now?
+
+Open to anyone (load balancers, uptime checks) and cheap: one `SELECT 1`, one channel-layer
+round trip. 503 when the database is down, since nothing works without it; a channel layer
+that is down is reported (`degraded`: replies reach only the tabs of the same process).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import DatabaseError, connection
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catchat.llm import llm_mode
+
+logger = logging.getLogger(__name__)
+
+Check = Literal["ok", "down"]
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["ok", "degraded", "down"],
+        help_text="`down` (503) without the database; `degraded` without the channel layer.",
+    )
+    database = serializers.ChoiceField(choices=["ok", "down"])
+    channel_layer = serializers.ChoiceField(choices=["ok", "down"])
+    channel_layer_backend = serializers.CharField(help_text="`redis` or `in-memory`.")
+    llm = serializers.ChoiceField(
+        choices=["mistral", "offline"], help_text="`offline`: the built-in brain answers."
+    )
+
+
+def _database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        logger.warning("Health: the database is down: %s", exc)
+        return "down"
+    return "ok"
+
+
+async def _round_trip() -> None:
+    layer = get_channel_layer()
+    assert layer is not None  # noqa: S101 - CHANNEL_LAYERS is always configured
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "health.ping"})
+    await layer.receive(channel)
+
+
+def _channel_layer() -> Check:
+    try:
+        async_to_sync(_round_trip)()
+    except Exception as exc:  # noqa: BLE001 - any failure of the layer is "down"
+        logger.warning("Health: the channel layer is down: %s", exc)
+        return "down"
+    return "ok"
+
+
+def _backend() -> str:
+    layer = get_channel_layer()
+    return "redis" if "redis" in type(layer).__module__ else "in-memory"
+
+
+class HealthView(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[type] = []
+
+    @extend_schema(
+        tags=["health"],
+        summary="Is the service up?",
+        auth=[],
+        responses={200: HealthSerializer, 503: HealthSerializer},
+        examples=[
+            OpenApiExample(
+                "Healthy",
+                value={
+                    "status": "ok",
+                    "database": "ok",
+                    "channel_layer": "ok",
+                    "channel_layer_backend": "redis",
+                    "llm": "mistral",
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        database = _database()
+        layer = _channel_layer()
+        state = "down" if database == "down" else ("degraded" if layer == "down" else "ok")
+        body = {
+            "status": state,
+            "database": database,
+            "channel_layer": layer,
+            "channel_layer_backend": _backend(),
+            "llm": llm_mode(),
+        }
+        return Response(body, status=503 if database == "down" else 200)
