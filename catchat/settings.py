@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our own static files, no CDN
+    "csp",
     "accounts",
     "cats",
     "memories",
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -84,7 +87,13 @@ if env.str("DATABASE_URL", default=""):
 else:
     from catchat.embedded_db import database_settings
 
-    DATABASES = {"default": database_settings(BASE_DIR / "var")}
+    # EMBEDDED_DATABASE_NAME: another database on the same embedded server (`make bench` uses
+    # one of its own, so it never touches the data of `make run`).
+    DATABASES = {
+        "default": database_settings(
+            BASE_DIR / "var", env.str("EMBEDDED_DATABASE_NAME", default="catchat")
+        )
+    }
 # A new connection per request costs more than the query (STACK.md): keep them, with health checks.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -121,6 +130,14 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # --- Channels -----------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    # Rate limits and throttles count in the cache: shared by every process, as the replies are.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "catchat",
+        }
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -149,6 +166,7 @@ if MEMORY_EMBEDDER not in {"local", "mistral"}:
     raise ImproperlyConfigured("MEMORY_EMBEDDER must be 'local' or 'mistral'.")
 
 CHAT_MAX_MESSAGE_CHARS = 4000
+CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=20)  # per user, WebSocket
 CHAT_REPLY_MAX_TOKENS = env.int("CHAT_REPLY_MAX_TOKENS", default=400)
 # Deltas are gathered for this long before they cross the channel layer as one frame.
 CHAT_DELTA_WINDOW_MS = env.int("CHAT_DELTA_WINDOW_MS", default=40)
@@ -159,6 +177,13 @@ OFFLINE_WORD_DELAY_MS = env.int("OFFLINE_WORD_DELAY_MS", default=45)
 # Prompt history: at most this many of the newest messages, within this many tokens.
 CHAT_HISTORY_TURNS = env.int("CHAT_HISTORY_TURNS", default=20)
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=2000)
+# A streaming reply's lease: renewed while its process writes it; a reply whose lease ran out
+# (its process died) is marked `interrupted` by any live process.
+CHAT_REPLY_LEASE_S = env.int("CHAT_REPLY_LEASE_S", default=15)
+# Whether this process sweeps for replies whose lease ran out (the test suite turns it off).
+CHAT_SWEEP = env.bool("CHAT_SWEEP", default=True)
+# On SIGTERM, replies in flight get this long to finish; the rest end as `interrupted`.
+CHAT_SHUTDOWN_GRACE_S = env.int("CHAT_SHUTDOWN_GRACE_S", default=10)
 # A REST/SSE client waiting for a reply gives up after this long without a word from it.
 CHAT_FOLLOW_TIMEOUT_S = env.int("CHAT_FOLLOW_TIMEOUT_S", default=120)
 # Memories given to the model each turn (pinned ones included), and their token budget.
@@ -178,6 +203,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "catchat.rest.exception_handler",
     # A JSON API: any other request body is a 415. No browsable API; OpenAPI documents it.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # ASCII JSON (\u escapes): a lone surrogate echoed in an error (DRF quotes a bad choice)
+    # cannot be encoded as UTF-8, which was a 500. Clients decode both the same.
+    "UNICODE_JSON": False,
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -224,9 +252,41 @@ SPECTACULAR_SETTINGS = {
 # --- Security -----------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
+SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Production is https only. With DEBUG (make run, make test) none of this applies, whatever the
+# environment says, so the local http server keeps working.
+_HTTPS_ONLY = not DEBUG
+SECURE_SSL_REDIRECT = _HTTPS_ONLY and env.bool("SECURE_SSL_REDIRECT", default=True)
+# Behind a proxy that terminates TLS, its X-Forwarded-Proto says whether the request was https.
+# Only when the proxy sets (and overwrites) that header: a client could send it otherwise.
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = _HTTPS_ONLY
+CSRF_COOKIE_SECURE = _HTTPS_ONLY
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000) if _HTTPS_ONLY else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+
+# Content Security Policy (django-csp): our own scripts, styles and sockets only, no inline code.
+# NONCE adds a per-response nonce only to responses whose template used `request.csp_nonce`
+# (Swagger UI's inline bootstrap, templates/drf_spectacular/swagger_ui.html); no other page does.
+# connect-src 'self' covers ws:// and wss:// to the same host (CSP Level 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "object-src": [NONE],
+    },
+}
 
 LOGGING = {
     "version": 1,

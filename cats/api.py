@@ -14,6 +14,7 @@ from urllib import parse
 
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -30,7 +31,16 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from catchat.rest import ErrorSerializer, paginated
-from cats.selectors import access_cat, access_conversation, cats_for, conversations_for, messages_of
+from cats import chat
+from cats.chat_api import ChatRefused
+from cats.selectors import (
+    access_cat,
+    access_conversation,
+    access_message,
+    cats_for,
+    conversations_for,
+    messages_of,
+)
 from cats.serializers import (
     CareActionSerializer,
     CareResultSerializer,
@@ -44,6 +54,7 @@ from cats.serializers import (
     MessageSerializer,
 )
 from cats.services import (
+    ChatInputError,
     cat_act,
     cat_create,
     cat_delete,
@@ -52,6 +63,7 @@ from cats.services import (
     conversation_create,
     conversation_delete,
     conversation_rename,
+    reply_keep,
 )
 
 BIGINT_MAX = 2**63 - 1
@@ -223,6 +235,9 @@ CONVERSATION_ID = OpenApiParameter(
 CURSOR = OpenApiParameter(
     "cursor", str, description="Opaque: take it from a page's `next` or `previous` link."
 )
+MESSAGE_ID = OpenApiParameter(
+    "message_id", int, OpenApiParameter.PATH, description="The message's id."
+)
 PAGE_SIZE = OpenApiParameter(
     "page_size", int, description="Messages a page: 50 unless given, at most 200."
 )
@@ -260,6 +275,7 @@ _USER_MESSAGE = {
     "text": "I had sushi for lunch!",
     "status": "complete",
     "created_at": "2026-11-20T18:02:11.052000+00:00",
+    "kept": True,
     "client_id": "4c1a3b9e-8a9c-4b60-9a4e-0d3e5f6a7b81",
     "reply_to": None,
 }
@@ -270,6 +286,7 @@ _CAT_MESSAGE = {
     "text": "*sniffs your hand* Fish? And none for me?",
     "status": "complete",
     "created_at": "2026-11-20T18:02:11.377000+00:00",
+    "kept": True,
     "client_id": None,
     "reply_to": 41,
     "model": "mistral-small-latest",
@@ -620,3 +637,50 @@ class MessageListView(APIView):
             request,
             lambda rows: MessageSerializer(rows, many=True).data,
         )
+
+
+class MessageKeepView(APIView):
+    """`POST messages/{id}/keep/`: make this cat reply the kept one of its alternatives."""
+
+    @extend_schema(
+        tags=["conversations"],
+        operation_id="messages_keep",
+        summary="Keep one of the cat's replies to a message",
+        description=(
+            "A regenerated reply keeps the earlier ones as alternatives (the replies with the "
+            "same `reply_to`). The kept one is what the chat page shows and what the cat is "
+            "shown of that turn from then on. The owner's open tabs get `chat.kept`. No fields "
+            "to send: the reply is the one in the path."
+        ),
+        parameters=[MESSAGE_ID],
+        # Nothing to send (the reply is the one in the path); any JSON object is ignored.
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: MessageSerializer,
+            400: _error("Not a reply of the cat", "Only a reply of the cat can be kept."),
+            401: UNAUTHENTICATED,
+            404: _error("No such message of yours", "No such message."),
+            409: _error(
+                "A reply is being written in that conversation",
+                "The cat is still answering in this conversation: wait or stop it first.",
+            ),
+        },
+        examples=[
+            OpenApiExample("No body", request_only=True, value={}),
+            OpenApiExample(
+                "The first reply, kept again after a regenerate",
+                response_only=True,
+                status_codes=["200"],
+                value=_CAT_MESSAGE,
+            ),
+        ],
+    )
+    def post(self, request: Request, message_id: int) -> Response:
+        message = access_message(_user(request), message_id)
+        try:
+            kept = reply_keep(
+                cat=message.conversation.cat, message_id=message.pk, busy=chat.is_busy
+            )
+        except ChatInputError as exc:
+            raise ChatRefused(exc) from None
+        return Response(MessageSerializer(kept).data)

@@ -28,4 +28,5 @@ urlpatterns = [
         api.MessageListView.as_view(),
         name="message-list",
     ),
+    path("messages/<int:message_id>/keep/", api.MessageKeepView.as_view(), name="message-keep"),
 ]

@@ -61,6 +61,7 @@ class ReplyJob:
     finished: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    interrupted: bool = False  # stopped by a shutdown, not by the human
     task: asyncio.Task[None] | None = None
 
 
@@ -107,6 +108,122 @@ def request_stop(*, cat: Cat, conversation_id: int) -> bool:
     return True
 
 
+def stop_group(conversation_id: int) -> str:
+    """The group a reply listens on for `chat.stop` sent to another server process."""
+    return f"reply-stop.{conversation_id}"
+
+
+async def stop_anywhere(*, cat: Cat, conversation_id: int) -> None:
+    """Stop the reply in flight in that conversation, in this process or any other sharing the
+    channel layer. The caller has checked that the conversation is `cat`'s."""
+    if request_stop(cat=cat, conversation_id=conversation_id):
+        return
+    layer = get_channel_layer()
+    assert layer is not None  # noqa: S101 - CHANNEL_LAYERS is always configured
+    await layer.group_send(
+        stop_group(conversation_id), {"type": "reply.stop", "conversation": conversation_id}
+    )
+
+
+# One channel per process (per event loop) hears every relayed stop. Its receive is never
+# cancelled: cancelling a channels_redis receive can lose a message meant for another channel
+# of the same process (seen in tests: a reply's `chat.done` went missing).
+_stop_channels: dict[asyncio.AbstractEventLoop, str] = {}
+
+
+async def _stop_channel() -> str:
+    loop = asyncio.get_running_loop()
+    if loop not in _stop_channels:
+        layer = get_channel_layer()
+        assert layer is not None  # noqa: S101
+        channel = await layer.new_channel()
+        if loop not in _stop_channels:  # another reply may have made it meanwhile
+            _stop_channels[loop] = channel
+            loop.create_task(_receive_stops(channel), name="reply-stops")
+    return _stop_channels[loop]
+
+
+async def _receive_stops(channel: str) -> None:
+    layer = get_channel_layer()
+    assert layer is not None  # noqa: S101
+    while True:
+        try:
+            message = await layer.receive(channel)
+        except Exception:
+            logger.exception("Receiving relayed stops failed; retrying")
+            await asyncio.sleep(1)
+            continue
+        job = _jobs.get(message.get("conversation"))
+        if job is not None:
+            job.stop.set()
+
+
+async def _keep_lease(job: ReplyJob) -> None:
+    """Renew the reply's lease while this process writes it: if the process dies, the lease
+    runs out and `sweep_interrupted` (in any process) marks the reply `interrupted`."""
+    lease = settings.CHAT_REPLY_LEASE_S
+    while True:
+        await asyncio.sleep(lease / 3)
+        if job.reply is not None:
+            await database_sync_to_async(services.reply_renew_lease)(reply_id=job.reply.pk)
+
+
+# --- replies whose process died, and this process's own shutdown -----------------------------
+
+_sweepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+def start_sweeper() -> None:
+    """Sweep for replies whose lease ran out, now and then every half lease, on this loop."""
+    loop = asyncio.get_running_loop()
+    task = _sweepers.get(loop)
+    if task is None or task.done():
+        _sweepers[loop] = loop.create_task(_sweep_forever(), name="reply-sweeper")
+
+
+async def _sweep_forever() -> None:
+    while True:
+        try:
+            await sweep_interrupted()
+        except Exception:
+            logger.exception("Sweeping interrupted replies failed; trying again later")
+        await asyncio.sleep(settings.CHAT_REPLY_LEASE_S / 2)
+
+
+async def sweep_interrupted() -> int:
+    """Mark `interrupted` the streaming replies whose lease ran out (their process died), and
+    tell their (user, cat) tabs with `chat.done`. Returns how many."""
+    ended = await database_sync_to_async(services.replies_interrupt_expired)()
+    for reply, owner_id, cat_id in ended:
+        await send_to_group(
+            group_name(owner_id, cat_id),
+            {
+                "type": "chat.done",
+                "message": frames.message_payload(reply, error_detail=INTERRUPTED_DETAIL),
+            },
+        )
+    return len(ended)
+
+
+INTERRUPTED_DETAIL = "*blinks* I lost my thread when my server napped. Try again?"
+
+
+async def shutdown(grace: float) -> None:
+    """On SIGTERM: let the replies in flight here finish within `grace` seconds, then end the
+    rest as `interrupted` (saved with the text so far, and said to their tabs)."""
+    tasks = [job.task for job in _jobs.values() if job.task is not None]
+    if not tasks:
+        return
+    logger.info("Shutting down: waiting up to %.0f s for %d replies", grace, len(tasks))
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    for job in list(_jobs.values()):
+        job.interrupted = True
+        job.stop.set()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+    await asyncio.sleep(0.2)  # a moment for the last frames to reach their sockets
+
+
 def in_flight(cat: Cat) -> list[frames.MessagePayload]:
     """Replies this process is streaming for `cat`, text and `seq` consistent with each other."""
     payloads = []
@@ -141,6 +258,7 @@ async def follow_turn(
     group = group_name(cat.owner_id, cat.pk)
     channel = await layer.new_channel()
     await layer.group_add(group, channel)  # before the reply starts: no frame is missed
+    receiving: asyncio.Future[dict[str, Any]] | None = None
     try:
         user_message = accepted.message
         accepted_frame: frames.Accepted = {
@@ -172,9 +290,12 @@ async def follow_turn(
                 return
         idle = 0.0
         while True:
-            try:
-                event = await asyncio.wait_for(layer.receive(channel), timeout=keepalive)
-            except TimeoutError:
+            # One receive at a time, kept across keepalives: a receive is cancelled only when
+            # the follower goes away (see `_stop_channels` on why).
+            if receiving is None:
+                receiving = asyncio.ensure_future(layer.receive(channel))
+            done, _ = await asyncio.wait({receiving}, timeout=keepalive)
+            if not done:
                 idle += keepalive
                 if idle >= settings.CHAT_FOLLOW_TIMEOUT_S:
                     yield dict(
@@ -187,6 +308,7 @@ async def follow_turn(
                     return
                 yield {"type": "keepalive"}
                 continue
+            event, receiving = receiving.result(), None
             idle = 0.0
             frame = event.get("frame") or {}
             kind = frame.get("type")
@@ -198,6 +320,8 @@ async def follow_turn(
             if kind == "chat.done":
                 return
     finally:
+        if receiving is not None:
+            receiving.cancel()
         await layer.group_discard(group, channel)
 
 
@@ -247,11 +371,18 @@ async def _generate(job: ReplyJob, cat: Cat, user_message: Message) -> None:
     publisher = asyncio.create_task(_publish(job))
     pump = asyncio.create_task(_pump(job, llm.stream_chat(request)))
     stopper = asyncio.create_task(job.stop.wait())
+    lease = asyncio.create_task(_keep_lease(job))
+    layer = get_channel_layer()
+    assert layer is not None  # noqa: S101
+    stops = stop_group(job.conversation_id)
+    await layer.group_add(stops, await _stop_channel())  # hear a chat.stop sent elsewhere
     try:
         await _stream(job, reply, pump, stopper, publisher)
     finally:
-        for task in (publisher, pump, stopper):
+        for task in (publisher, pump, stopper, lease):
             task.cancel()
+        with contextlib.suppress(Exception):
+            await layer.group_discard(stops, await _stop_channel())
 
 
 async def _stream(
@@ -277,7 +408,7 @@ async def _stream(
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, llm.LLMError):
             await pump
-        status = Message.Status.STOPPED
+        status = Message.Status.INTERRUPTED if job.interrupted else Message.Status.STOPPED
     if failure is not None:
         status = Message.Status.ERROR
         logger.warning("LLM failure in conversation %s: %s", job.conversation_id, failure)

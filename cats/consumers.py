@@ -8,29 +8,78 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
-from typing import Any
+from collections import deque
+from typing import Any, NamedTuple
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.cache import cache
 
 from catchat.llm import llm_mode
 from catchat.realtime import group_name, send_to_group
 from cats import chat, frames, services
 from cats.models import Cat
-from cats.selectors import find_cat
+from cats.selectors import find_cat, find_conversation
 from cats.vitals import ACTIONS
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_POLICY_VIOLATION = 1008
+
+# Frames longer than this are refused unread. The longest chat message (4,000 characters, each
+# one even escaped as a \uXXXX\uXXXX pair) fits in it; daphne's own limit closes the socket.
+MAX_FRAME_CHARS = 64 * 1024
+# A client that breaks the protocol this often within a minute is broken or hostile: after an
+# `error` frame saying so it is closed with 1008. Errors a person can fix (too_long, busy...)
+# do not count.
+BAD_FRAMES_PER_MINUTE = 10
+PROTOCOL_ERRORS = frozenset({"bad_frame", "frame_too_large"})
+MAX_ID = 2**63 - 1  # PostgreSQL bigint: a larger id is no id, not a database error
+
+
+class _Field(NamedTuple):
+    kind: type  # int (a positive id, never a bool) or str
+    nullable: bool
+    required: bool
+    means: str
+
+
+# The fields of each client frame (PRODUCT.md, "WebSocket"), checked before its handler runs.
+# Unknown fields are ignored; missing optional ones are the handler's business.
+_CONVERSATION = _Field(int, nullable=True, required=False, means="a conversation id")
+_MESSAGE_ID = _Field(int, nullable=True, required=False, means="a message id")
+FIELDS: dict[str, dict[str, _Field]] = {
+    "chat.send": {
+        "text": _Field(str, nullable=False, required=True, means="a string"),
+        "client_id": _Field(str, nullable=False, required=True, means="a UUID string"),
+        "conversation": _Field(
+            int, nullable=True, required=False, means="a conversation id or null"
+        ),
+    },
+    "chat.stop": {"conversation": _CONVERSATION, "message_id": _MESSAGE_ID},
+    "chat.regenerate": {"conversation": _CONVERSATION, "message_id": _MESSAGE_ID},
+    "chat.keep": {"message_id": _MESSAGE_ID},
+    "cat.action": {
+        "action": _Field(str, nullable=False, required=True, means=f"one of {', '.join(ACTIONS)}")
+    },
+    "ping": {},
+}
 
 
 class CatConsumer(AsyncWebsocketConsumer):
     cat: Cat | None = None
     group: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._bad_frames: deque[float] = deque()  # monotonic times, the last minute's
+        self._closing = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -48,6 +97,8 @@ class CatConsumer(AsyncWebsocketConsumer):
         # and in the group, and the client drops it by its seq.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        if settings.CHAT_SWEEP:
+            chat.start_sweeper()  # replies left streaming by a process that died
         hello: frames.Hello = {
             "type": "hello",
             "cat": frames.cat_payload(cat),
@@ -67,25 +118,57 @@ class CatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.cat is None:
+        if self.cat is None or self._closing:
+            return
+        raw = text_data if text_data is not None else (bytes_data or b"")
+        if len(raw) > MAX_FRAME_CHARS:
+            await self._reject(
+                "frame_too_large",
+                f"That frame is {len(raw) // 1024} KiB; frames are at most "
+                f"{MAX_FRAME_CHARS // 1024} KiB.",
+            )
             return
         try:
-            frame = json.loads(text_data if text_data is not None else (bytes_data or b""))
-        except (ValueError, UnicodeDecodeError):
-            await self._send(frames.error("bad_frame", "Frames must be JSON objects."))
+            frame = json.loads(raw)
+        except (ValueError, RecursionError):  # RecursionError: [[[[... nested too deep
+            await self._reject("bad_frame", "Frames must be JSON objects.")
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self._send(frames.error("bad_frame", "Frames are JSON objects with a `type`."))
+            await self._reject("bad_frame", "Frames are JSON objects with a `type`.")
             return
         handler = self._handlers.get(frame["type"])
         if handler is None:
-            await self._send(frames.error("bad_frame", f"Unknown frame type {frame['type']!r}."))
+            # repr() escapes what could not be sent back as UTF-8 (a lone surrogate).
+            await self._reject("bad_frame", f"Unknown frame type {frame['type'][:40]!r}.")
+            return
+        problem = _field_problem(frame)
+        if problem is not None:
+            await self._reject("bad_frame", problem, **_echo(frame))
             return
         try:
             await handler(self, frame)
         except services.ChatInputError as exc:
-            extra = {"client_id": frame["client_id"]} if _is_str(frame.get("client_id")) else {}
-            await self._send(frames.error(exc.code, exc.detail, **extra))  # type: ignore[arg-type]
+            await self._reject(exc.code, exc.detail, **_echo(frame))  # type: ignore[arg-type]
+
+    async def _reject(self, code: frames.ErrorCode, detail: str, **extra: Any) -> None:
+        """Answer a frame with `error`; the socket stays open unless the client keeps breaking
+        the protocol (BAD_FRAMES_PER_MINUTE), then it is told why and closed with 1008."""
+        await self._send(frames.error(code, detail, **extra))
+        if code not in PROTOCOL_ERRORS:
+            return
+        now = time.monotonic()
+        self._bad_frames.append(now)
+        while self._bad_frames[0] <= now - 60:
+            self._bad_frames.popleft()
+        if len(self._bad_frames) >= BAD_FRAMES_PER_MINUTE:
+            self._closing = True
+            await self._send(
+                frames.error(
+                    "too_many_errors",
+                    f"{len(self._bad_frames)} bad frames within a minute: closing the connection.",
+                )
+            )
+            await self.close(code=CLOSE_POLICY_VIOLATION)
 
     async def on_send(self, frame: dict[str, Any]) -> None:
         received_at = time.monotonic()
@@ -93,6 +176,16 @@ class CatConsumer(AsyncWebsocketConsumer):
         text = services.clean_text(frame.get("text"))
         client_id = _uuid(frame.get("client_id"))
         conversation_id = _optional_id(frame.get("conversation"))
+        wait = await _spend_message(self.scope["user"].pk)
+        if wait:
+            limit = settings.CHAT_MESSAGES_PER_MINUTE
+            await self._reject(
+                "rate_limited",
+                f"{self.cat.name} reads at most {limit} messages a minute: try again in {wait} s.",
+                retry_after=wait,
+                client_id=str(client_id),
+            )
+            return
         accepted = await database_sync_to_async(services.message_accept)(
             cat=self.cat,
             text=text,
@@ -114,9 +207,14 @@ class CatConsumer(AsyncWebsocketConsumer):
     async def on_stop(self, frame: dict[str, Any]) -> None:
         assert self.cat is not None  # noqa: S101
         conversation_id = _optional_id(frame.get("conversation"))
-        if conversation_id is not None:
-            # Stopping what already ended is not an error: the two may cross on the wire.
-            chat.request_stop(cat=self.cat, conversation_id=conversation_id)
+        # Stopping what already ended is not an error: the two may cross on the wire.
+        if conversation_id is None or chat.request_stop(
+            cat=self.cat, conversation_id=conversation_id
+        ):
+            return
+        # Not streaming in this process: maybe in another one. Only for a conversation of ours.
+        if await database_sync_to_async(find_conversation)(self.cat, conversation_id):
+            await chat.stop_anywhere(cat=self.cat, conversation_id=conversation_id)
 
     async def on_regenerate(self, frame: dict[str, Any]) -> None:
         assert self.cat is not None  # noqa: S101
@@ -124,6 +222,13 @@ class CatConsumer(AsyncWebsocketConsumer):
             cat=self.cat, conversation_id=frame.get("conversation")
         )
         chat.start_reply(cat=self.cat, user_message=user_message)
+
+    async def on_keep(self, frame: dict[str, Any]) -> None:
+        assert self.cat is not None  # noqa: S101
+        # Every tab, this one included, hears `chat.kept` once the change has committed.
+        await database_sync_to_async(services.reply_keep)(
+            cat=self.cat, message_id=frame.get("message_id"), busy=chat.is_busy
+        )
 
     async def on_action(self, frame: dict[str, Any]) -> None:
         assert self.cat is not None  # noqa: S101
@@ -145,6 +250,7 @@ class CatConsumer(AsyncWebsocketConsumer):
         "chat.send": on_send,
         "chat.stop": on_stop,
         "chat.regenerate": on_regenerate,
+        "chat.keep": on_keep,
         "cat.action": on_action,
         "ping": on_ping,
     }
@@ -162,8 +268,48 @@ class CatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame, ensure_ascii=False))
 
 
-def _is_str(value: object) -> bool:
-    return isinstance(value, str)
+def _field_problem(frame: dict[str, Any]) -> str | None:
+    """What is wrong with the fields of a frame of a known type, or None."""
+    for name, field in FIELDS.get(frame["type"], {}).items():
+        if name not in frame:
+            if field.required:
+                return f"`{name}` is required: {field.means}."
+            continue
+        value = frame[name]
+        if value is None and field.nullable:
+            continue
+        if field.kind is int:
+            ok = type(value) is int and 0 < value <= MAX_ID  # type() excludes bool
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            return f"`{name}` must be {field.means}."
+    return None
+
+
+def _echo(frame: dict[str, Any]) -> dict[str, str]:
+    """The frame's client_id for its error, when it is one (so the client can match them);
+    nothing else of the frame is sent back."""
+    value = frame.get("client_id")
+    if not isinstance(value, str):
+        return {}
+    try:
+        return {"client_id": str(uuid.UUID(value))}
+    except ValueError:
+        return {}
+
+
+async def _spend_message(user_id: int) -> int:
+    """Count a chat message against the user's CHAT_MESSAGES_PER_MINUTE (all tabs, in the cache).
+    Returns 0 when it may go, or the seconds until it may."""
+    key = f"chat-messages:{user_id}"
+    now = time.time()
+    sent = [t for t in await cache.aget(key, []) if t > now - 60]
+    if len(sent) >= settings.CHAT_MESSAGES_PER_MINUTE:
+        return max(1, math.ceil(sent[0] + 60 - now))
+    sent.append(now)
+    await cache.aset(key, sent, timeout=60)
+    return 0
 
 
 def _uuid(value: object) -> uuid.UUID:

@@ -31,11 +31,18 @@ class ChatRegenerate(TypedDict):
     conversation: int
 
 
+class ChatKeep(TypedDict):
+    """Make this cat reply the kept one of its alternatives (the replies to one user message)."""
+
+    type: Literal["chat.keep"]
+    message_id: int
+
+
 class Ping(TypedDict):
     type: Literal["ping"]
 
 
-CLIENT_TYPES = ("chat.send", "chat.stop", "chat.regenerate", "cat.action", "ping")
+CLIENT_TYPES = ("chat.send", "chat.stop", "chat.regenerate", "chat.keep", "cat.action", "ping")
 
 # --- server to client -----------------------------------------------------------------------
 
@@ -47,6 +54,9 @@ class MessagePayload(TypedDict):
     text: str
     status: str
     created_at: str
+    # Of the replies to one user message, the one shown and read back to the model (a user
+    # message is always kept).
+    kept: bool
     client_id: NotRequired[str | None]
     reply_to: NotRequired[int | None]
     model: NotRequired[str]
@@ -96,6 +106,16 @@ class Done(TypedDict):
     message: MessagePayload
 
 
+class Kept(TypedDict):
+    """`chat.keep` done: `message_id` is now the kept reply to `reply_to`, to every tab."""
+
+    type: Literal["chat.kept"]
+    conversation: int
+    reply_to: int
+    message_id: int
+    message: MessagePayload  # the kept reply, so a tab can show it without having seen it
+
+
 class Error(TypedDict):
     type: Literal["error"]
     code: str
@@ -132,6 +152,8 @@ ErrorCode = Literal[
     "unauthenticated",
     "not_found",
     "bad_frame",
+    "frame_too_large",
+    "too_many_errors",
     "too_long",
     "empty",
     "busy",
@@ -169,6 +191,7 @@ def message_payload(message: Message, *, error_detail: str = "") -> MessagePaylo
         "text": message.text,
         "status": message.status,
         "created_at": message.created_at.isoformat(),
+        "kept": message.kept,
         "client_id": str(message.client_id) if message.client_id else None,
         "reply_to": message.reply_to_id,
     }

@@ -109,6 +109,12 @@ class Message(models.Model):
     error_code = models.CharField(max_length=40, blank=True)
     mood = models.CharField(max_length=20, blank=True, help_text="The cat's mood as it wrote.")
     memories_used = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    # Of the replies to one user message (regenerated ones are kept as alternatives), the one
+    # shown, read back to the model and learned from. Every user message is `kept` too.
+    kept = models.BooleanField(default=True)
+    # A streaming reply belongs to a live process only while its lease runs: the process
+    # renews it as it writes; past it, the reply is `interrupted` (the process died).
+    lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -69,8 +69,62 @@ def messages_of(conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.filter(conversation=conversation)
 
 
-def recent_messages(conversation: Conversation, limit: int) -> list[Message]:
-    """The newest `limit` messages of a conversation, oldest first."""
-    newest = list(conversation.messages.order_by("-created_at", "-id")[:limit])
+def recent_messages(
+    conversation: Conversation, limit: int, *, kept_only: bool = False
+) -> list[Message]:
+    """The newest `limit` messages of a conversation, oldest first.
+
+    `kept_only`: of the replies to each user message (a regenerated turn keeps the earlier ones
+    as alternatives), only the kept one: what the page shows and the model is shown again.
+    """
+    messages = conversation.messages.all()
+    if kept_only:
+        messages = messages.filter(kept=True)
+    newest = list(messages.order_by("-created_at", "-id")[:limit])
     newest.reverse()
     return newest
+
+
+def reply_alternatives(
+    conversation: Conversation, shown: list[Message]
+) -> dict[int, list[Message]]:
+    """Every reply (kept or not) to the user messages that the cat replies in `shown` answer,
+    oldest first, by the id of the user message they answer. One query; none when `shown`
+    holds no reply."""
+    answered = {m.reply_to_id for m in shown if m.role == Message.Role.CAT and m.reply_to_id}
+    if not answered:
+        return {}
+    alternatives: dict[int, list[Message]] = {}
+    replies = Message.objects.filter(
+        conversation=conversation, role=Message.Role.CAT, reply_to_id__in=answered
+    ).order_by("created_at", "id")
+    for reply in replies:
+        assert reply.reply_to_id is not None  # noqa: S101 - filtered on it
+        alternatives.setdefault(reply.reply_to_id, []).append(reply)
+    return alternatives
+
+
+def find_cat_message(cat: Cat, message_id: int) -> Message | None:
+    """The message with that id in one of `cat`'s conversations (the cat is authorized), its
+    conversation joined in."""
+    return (
+        Message.objects.filter(pk=message_id, conversation__cat=cat)
+        .select_related("conversation")
+        .first()
+    )
+
+
+def access_message(user: User, message_id: int) -> Message:
+    """The message with that id if it is in a conversation with one of the user's cats (one
+    query, its conversation and cat joined in); Http404 otherwise."""
+    message = (
+        Message.objects.filter(pk=message_id, conversation__cat__owner=user)
+        .select_related("conversation__cat")
+        .first()
+        if user.is_authenticated
+        else None
+    )
+    if message is None:
+        raise Http404("No such message.")
+    message.conversation.cat.owner = user  # known already: spares a query wherever it is read
+    return message

@@ -189,6 +189,13 @@ class MessageSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True, help_text="So far, while `streaming`.")
     status = serializers.ChoiceField(choices=Message.Status.values)
     created_at = IsoDateTimeField()
+    kept = serializers.BooleanField(
+        help_text=(
+            "Of the replies to one user message (a regenerated reply keeps the earlier ones as "
+            "alternatives), the one shown and read back to the cat. Always true for a user "
+            "message."
+        )
+    )
     client_id = serializers.UUIDField(
         allow_null=True, help_text="The sender's idempotency key (user messages)."
     )

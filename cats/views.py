@@ -6,6 +6,10 @@ history it starts from, with a fixed number of queries whatever the history's le
 
 from __future__ import annotations
 
+import json
+from itertools import chain
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,13 +21,14 @@ from accounts.models import User
 from catchat.llm import llm_mode
 from cats import looks
 from cats.forms import AdoptForm
-from cats.models import Cat, Conversation
+from cats.models import Cat, Conversation, Message
 from cats.selectors import (
     access_cat,
     cats_for,
     conversations_for,
     find_conversation,
     recent_messages,
+    reply_alternatives,
 )
 from cats.services import cat_create, cat_state
 from memories.selectors import memory_texts
@@ -56,11 +61,23 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
     cat = access_cat(_user(request), cat_id)
     conversations = list(conversations_for(cat)[:SIDEBAR_CONVERSATIONS])
     conversation = _selected_conversation(request, cat, conversations)
-    history = recent_messages(conversation, HISTORY_MESSAGES) if conversation else []
+    # Of a regenerated turn, the reply the human kept; the others come with it (one query),
+    # for its "‹ 2 / 3 ›" switcher.
+    history = (
+        recent_messages(conversation, HISTORY_MESSAGES, kept_only=True) if conversation else []
+    )
+    alternatives = reply_alternatives(conversation, history) if conversation else {}
     # The "remembered" receipts under each reply: the texts of the memories it was given.
-    remembered = memory_texts(cat.pk, (pk for message in history for pk in message.memories_used))
+    remembered = memory_texts(
+        cat.pk,
+        (pk for message in chain(history, *alternatives.values()) for pk in message.memories_used),
+    )
     log = [
-        (message, [(pk, remembered[pk]) for pk in message.memories_used if pk in remembered])
+        (
+            message,
+            _receipts(message, remembered),
+            _switcher(message, alternatives.get(message.reply_to_id or 0, []), remembered),
+        )
         for message in history
     ]
     mode = llm_mode()
@@ -74,7 +91,8 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
             "conversations": conversations,
             "conversation": conversation,
             "history": history,  # not "messages": that name belongs to django.contrib.messages
-            "log": log,  # each message with its receipts: [(memory id, text)]
+            # each message with its receipts [(memory id, text)] and its switcher (or None)
+            "log": log,
             "llm_mode": mode,
             "state": state,
             "meters": looks.meters(state),
@@ -96,6 +114,39 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
             },
         },
     )
+
+
+def _receipts(message: Message, remembered: dict[int, str]) -> list[tuple[int, str]]:
+    return [(pk, remembered[pk]) for pk in message.memories_used if pk in remembered]
+
+
+def _switcher(
+    message: Message, alternatives: list[Message], remembered: dict[int, str]
+) -> dict[str, Any] | None:
+    """The "‹ 2 / 3 ›" switcher of a kept reply that has alternatives: where it stands, and
+    every alternative as static/js/chat.js shows it (JSON, escaped into an attribute)."""
+    ids = [reply.pk for reply in alternatives]
+    if len(ids) < 2 or message.pk not in ids:
+        return None
+    data = [
+        {
+            "id": reply.pk,
+            "conversation": reply.conversation_id,
+            "role": reply.role,
+            "reply_to": reply.reply_to_id,
+            "text": reply.text,
+            "status": reply.status,
+            "created_at": reply.created_at.isoformat(),
+            "memories_used": list(reply.memories_used),
+            "receipts": _receipts(reply, remembered),
+        }
+        for reply in alternatives
+    ]
+    return {
+        "position": ids.index(message.pk) + 1,
+        "count": len(ids),
+        "data": json.dumps(data, ensure_ascii=False),
+    }
 
 
 def _selected_conversation(

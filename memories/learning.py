@@ -110,7 +110,12 @@ class _Plan:
 
 
 async def process(job: ExtractionJob) -> None:
-    """Learn from one message, then mark the job done (at most once: the job row is locked)."""
+    """Learn from one message, then mark the job done (at most once: the job row is locked).
+
+    Only the human's own message is read, never the cat's reply: facts are about the human,
+    so which of a regenerated turn's alternatives is kept changes nothing learned here (the
+    kept reply is what the next prompt shows the model, `cats.services.messages.reply_begin`).
+    """
     text = job.message.text
     profile = job.profile
     if heuristics.forget_request(text) is not None:

@@ -8,8 +8,11 @@ use it need `transactional_db` (the server cannot see a test's open transaction)
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable
 from functools import partial
 
+from channels.layers import channel_layers
 from channels.testing.live import make_application
 from daphne.testing import DaphneProcess
 from django.conf import settings as django_settings
@@ -17,23 +20,33 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.db import connections
 
 
-def _use_database(name: str) -> None:
-    # Runs in the server process. A no-op under fork (the name is inherited); it matters if
-    # multiprocessing ever spawns instead, when settings are read afresh.
+def _in_server_process(name: str, then: Callable[[], None] | None = None) -> None:
+    # The database name: a no-op under fork (inherited); it matters if multiprocessing ever
+    # spawns instead, when settings are read afresh.
     django_settings.DATABASES["default"]["NAME"] = name
+    # A channel layer of its own: one inherited from this test process would share its Redis
+    # client prefix (and connections) with every other server forked from it, and they would
+    # take each other's messages.
+    channel_layers.backends.clear()
+    # SIGTERM ends the server at once, as daphne's own process does without signal handlers
+    # (the test process's handler, inherited, would raise inside the reactor).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if then is not None:
+        then()
 
 
 class LiveServer:
     """daphne serving catchat.asgi in a forked process."""
 
-    def __init__(self) -> None:
+    def __init__(self, setup: Callable[[], None] | None = None) -> None:
+        """`setup`, if given, runs in the server process just before it serves."""
         # Fork before anything else runs here (Chromium, Playwright's driver): a child forked
         # later inherits their pipes, and Playwright then waits forever for its driver to exit.
         connections.close_all()  # and never share an open database socket with the child
         self.process = DaphneProcess(
             host="127.0.0.1",
             get_application=partial(make_application, static_wrapper=ASGIStaticFilesHandler),
-            setup=partial(_use_database, django_settings.DATABASES["default"]["NAME"]),
+            setup=partial(_in_server_process, django_settings.DATABASES["default"]["NAME"], setup),
         )
         self.process.start()
         if not self.process.ready.wait(timeout=20):
@@ -48,4 +61,12 @@ class LiveServer:
 
     def stop(self) -> None:
         self.process.terminate()
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, as in a crash (nothing of it runs any more)."""
+        self.process.kill()
         self.process.join(timeout=10)

@@ -24,8 +24,11 @@ from cats.services.messages import (
     clean_text,
     message_accept,
     regenerate_target,
+    replies_interrupt_expired,
     reply_begin,
     reply_finish,
+    reply_keep,
+    reply_renew_lease,
     reply_save_partial,
 )
 
@@ -46,7 +49,10 @@ __all__ = [
     "conversation_rename",
     "message_accept",
     "regenerate_target",
+    "replies_interrupt_expired",
     "reply_begin",
     "reply_finish",
+    "reply_keep",
+    "reply_renew_lease",
     "reply_save_partial",
 ]

@@ -6,19 +6,23 @@ few and fixed, whatever the conversation's length.
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Case, Exists, OuterRef, Value, When
 from django.utils import timezone
 
 from catchat import embeddings
 from catchat.llm import ChatRequest, Persona, model_name
-from cats import prompts
+from catchat.realtime import group_name, push_on_commit
+from cats import frames, prompts
 from cats.models import Cat, Conversation, Message
-from cats.selectors import recent_messages
+from cats.selectors import find_cat_message, recent_messages
 from cats.services.cats import cat_chatted, memory_profile
 from memories import heuristics
 from memories.learning import job_enqueue
@@ -47,10 +51,23 @@ class Accepted:
     needs_reply: bool  # False when a reply to it exists already
 
 
+# C0 and C1 control characters (and DEL) except tab and newline: invisible, and some break
+# terminals and logs. NUL is refused instead (PostgreSQL cannot store it), as are surrogates.
+_CONTROLS = re.compile("[\x01-\x08\x0b-\x1f\x7f-\x9f]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def clean_text(text: object) -> str:
+    """The user's message as it will be saved: control characters removed, outer whitespace
+    stripped. Raises ChatInputError: `bad_frame` for a non-string or for text PostgreSQL cannot
+    store (NUL, a lone surrogate), `empty`, `too_long` (counted after cleaning)."""
     if not isinstance(text, str):
         raise ChatInputError("bad_frame", "`text` must be a string.")
-    cleaned = text.strip()
+    if _UNSTORABLE.search(text):
+        raise ChatInputError(
+            "bad_frame", "`text` must not contain NUL characters or lone surrogates."
+        )
+    cleaned = _CONTROLS.sub("", text).strip()
     if not cleaned:
         raise ChatInputError("empty", "Say something first: the message is empty.")
     if len(cleaned) > settings.CHAT_MAX_MESSAGE_CHARS:
@@ -167,16 +184,26 @@ def reply_begin(
 
     The chat moves the cat's vitals, and the reply records the mood it is written in and the
     memories it was given (`memories_used`). A "forget that ..." is carried out here, so the
-    reply can confirm it. Queries stay fixed whatever the conversation's length: the newest
-    turns, lock and update the cat, recall, insert the reply.
+    reply can confirm it. The new reply is the kept one: a regenerated turn's earlier replies
+    stay as alternatives with `kept=False`, and the prompt's history holds only kept replies.
+    Queries stay fixed whatever the conversation's length: the newest turns, lock and update
+    the cat, recall, (when regenerating) unkeep the earlier reply, insert the reply.
     """
     conversation = user_message.conversation
+    # Only kept replies: of a regenerated turn the model sees the alternative the human kept.
+    recent = recent_messages(conversation, settings.CHAT_HISTORY_TURNS, kept_only=True)
     history = [
         prompts.HistoryItem(m.role, m.text)
-        for m in recent_messages(conversation, settings.CHAT_HISTORY_TURNS)
+        for m in recent
         if m.role == Message.Role.USER or m.status in _CONTEXT_STATUSES
         if (m.created_at, m.pk) <= (user_message.created_at, user_message.pk)
     ]
+    # A regenerated reply becomes the kept one. Whether an earlier reply is kept is known from
+    # the newest messages when they reach back to `user_message` (the usual case: no query
+    # for a first reply); otherwise the UPDATE runs anyway.
+    answered = any(m.reply_to_id == user_message.pk for m in recent)
+    reaches_back = any(m.pk == user_message.pk for m in recent)
+    unkeep_earlier = answered or not reaches_back
     turns = prompts.history_turns(history, token_budget=settings.CHAT_HISTORY_TOKENS)
     user_turns = sum(1 for item in history if item.role == Message.Role.USER)
     profile = memory_profile(cat)
@@ -195,14 +222,18 @@ def reply_begin(
             if profile.enabled
             else []
         )
+        if unkeep_earlier:
+            Message.objects.filter(reply_to=user_message, kept=True).update(kept=False)
         reply = Message.objects.create(
             conversation=conversation,
             role=Message.Role.CAT,
             status=Message.Status.STREAMING,
             reply_to=user_message,
+            kept=True,
             model=model_name(),
             mood=mood,
             memories_used=[m.pk for m in recalled],
+            lease_until=_lease_from(timezone.now()),
         )
     memories = tuple(m.text for m in recalled)
     request = ChatRequest(
@@ -262,11 +293,92 @@ def _forget_if_asked(
     return target.text
 
 
-def reply_save_partial(*, reply_id: int, text: str, seq: int) -> None:
-    """Persist the text streamed so far (one UPDATE), so a reload or another process sees it."""
-    Message.objects.filter(pk=reply_id, status=Message.Status.STREAMING).update(
-        text=text, stream_seq=seq, updated_at=timezone.now()
+def reply_keep(
+    *, cat: Cat, message_id: object, busy: Callable[[int], bool] | None = None
+) -> Message:
+    """Make the cat reply `message_id` the kept one of its alternatives (the replies to the same
+    user message): what the page shows and what the model is shown in the turns after.
+
+    `cat` is authorized; a message that is not in its conversations is `not_found`. Raises
+    ChatInputError: `bad_frame` for an id that is not a cat reply, `busy` while a reply streams
+    in that conversation (`busy(conversation_id)` says so for this process, a live lease in
+    the database for any). Pushes `chat.kept` to the (user, cat) tabs once committed. Three
+    queries: find, check, update.
+    """
+    if not isinstance(message_id, int) or isinstance(message_id, bool) or message_id <= 0:
+        raise ChatInputError("bad_frame", "`message_id` must be a message id.")
+    message = find_cat_message(cat, message_id)
+    if message is None:
+        raise ChatInputError("not_found", "No such message.")
+    if message.role != Message.Role.CAT or message.reply_to_id is None:
+        raise ChatInputError("bad_frame", "Only a reply of the cat can be kept.")
+    streaming = Message.objects.filter(
+        conversation_id=message.conversation_id,
+        status=Message.Status.STREAMING,
+        lease_until__gt=timezone.now(),  # a reply whose lease ran out is no longer written
     )
+    if (busy is not None and busy(message.conversation_id)) or streaming.exists():
+        raise ChatInputError(
+            "busy", "The cat is still answering in this conversation: wait or stop it first."
+        )
+    with transaction.atomic():
+        # One UPDATE: exactly one alternative is kept, whatever was kept before.
+        Message.objects.filter(reply_to_id=message.reply_to_id, role=Message.Role.CAT).update(
+            kept=Case(When(pk=message.pk, then=Value(True)), default=Value(False))
+        )
+        message.kept = True
+        kept: frames.Kept = {
+            "type": "chat.kept",
+            "conversation": message.conversation_id,
+            "reply_to": message.reply_to_id,
+            "message_id": message.pk,
+            "message": frames.message_payload(message),
+        }
+        push_on_commit(group_name(cat.owner_id, cat.pk), kept)
+    return message
+
+
+def reply_save_partial(*, reply_id: int, text: str, seq: int) -> None:
+    """Persist the text streamed so far (one UPDATE), so a reload or another process sees it;
+    the reply's lease is renewed with it."""
+    now = timezone.now()
+    Message.objects.filter(pk=reply_id, status=Message.Status.STREAMING).update(
+        text=text, stream_seq=seq, updated_at=now, lease_until=_lease_from(now)
+    )
+
+
+def reply_renew_lease(*, reply_id: int) -> None:
+    """The writing process is alive: push the reply's lease on (one UPDATE)."""
+    Message.objects.filter(pk=reply_id, status=Message.Status.STREAMING).update(
+        lease_until=_lease_from(timezone.now())
+    )
+
+
+def replies_interrupt_expired() -> list[tuple[Message, int, int]]:
+    """Mark `interrupted` every streaming reply whose lease ran out; returns each with its
+    owner's and cat's ids (to tell their tabs). Rows another sweeper holds are skipped."""
+    now = timezone.now()
+    with transaction.atomic():
+        expired = list(
+            Message.objects.filter(status=Message.Status.STREAMING, lease_until__lt=now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("conversation__cat")
+            .order_by("pk")[:500]
+        )
+        if not expired:
+            return []
+        Message.objects.filter(pk__in=[m.pk for m in expired]).update(
+            status=Message.Status.INTERRUPTED, error_code="interrupted", updated_at=now
+        )
+    for message in expired:
+        message.status = Message.Status.INTERRUPTED
+        message.error_code = "interrupted"
+        message.updated_at = now
+    return [(m, m.conversation.cat.owner_id, m.conversation.cat_id) for m in expired]
+
+
+def _lease_from(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.CHAT_REPLY_LEASE_S)
 
 
 def reply_finish(

@@ -56,6 +56,7 @@ USER_MESSAGE_FIELDS = {
     "created_at",
     "client_id",
     "reply_to",
+    "kept",
 }
 CAT_MESSAGE_FIELDS = USER_MESSAGE_FIELDS | {
     "model",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -228,6 +229,64 @@ def test_the_chat_page_runs_the_same_queries_whatever_the_history(
     assert len(default.context["conversations"]) == size
     assert len(default.context["history"]) == size
     assert default.content.decode().count('class="memory-receipt"') == 3 * size
+
+
+def _turns_with_alternatives(cat: Cat, turns: int) -> None:
+    """`turns` user messages, each with three replies of which the second is kept."""
+    conversation = ConversationFactory.create(cat=cat)
+    memory = memory_create(profile=memory_profile(cat), text="Naps a lot").pk
+    for i in range(turns):
+        asked = MessageFactory.create(conversation=conversation, text=f"question {i}")
+        for j in range(3):
+            MessageFactory.create(
+                conversation=conversation,
+                role=Message.Role.CAT,
+                reply_to=asked,
+                text=f"answer {i}.{j}",
+                kept=j == 1,
+                memories_used=[memory] if j == 2 else [],
+            )
+
+
+@pytest.mark.parametrize("turns", [2, 20])
+def test_the_chat_page_shows_kept_replies_with_a_switcher_in_the_same_queries(
+    alice_client: Client,
+    alice: User,
+    django_assert_num_queries: DjangoAssertNumQueries,
+    turns: int,
+) -> None:
+    cat = CatFactory.create(owner=alice)
+    _turns_with_alternatives(cat, turns)
+
+    # session, user, cat, conversations, kept messages, all the replies to the messages shown,
+    # the receipts' memories (of every alternative)
+    with django_assert_num_queries(7):
+        response = alice_client.get(reverse("cats:chat", args=[cat.pk]))
+
+    shown = [m.text for m in response.context["history"]]
+    assert shown == [t for i in range(turns) for t in (f"question {i}", f"answer {i}.1")]
+    html = response.content.decode()
+    assert html.count('class="message__switcher"') == turns
+    assert html.count('<span class="message__switcher-count">2 / 3</span>') == turns
+    assert html.count('aria-label="Previous reply">') == turns
+    assert html.count('aria-label="Next reply">') == turns
+    assert "answer 0.0" in html  # the alternatives travel with the page, for the switcher
+    _, _, switch = response.context["log"][1]
+    alternatives = json.loads(switch["data"])
+    assert [a["text"] for a in alternatives] == ["answer 0.0", "answer 0.1", "answer 0.2"]
+    assert alternatives[2]["receipts"] == [[alternatives[2]["memories_used"][0], "Naps a lot"]]
+
+
+def test_a_reply_without_alternatives_has_no_switcher(alice_client: Client, alice: User) -> None:
+    cat = CatFactory.create(owner=alice)
+    conversation = ConversationFactory.create(cat=cat)
+    asked = MessageFactory.create(conversation=conversation, text="hi")
+    MessageFactory.create(conversation=conversation, role=Message.Role.CAT, reply_to=asked)
+
+    html = alice_client.get(reverse("cats:chat", args=[cat.pk])).content.decode()
+
+    assert f'data-reply-to="{asked.pk}"' in html
+    assert "message__switcher" not in html and "data-alternatives" not in html
 
 
 def test_a_reply_shows_receipts_of_the_memories_it_was_given_but_not_forgotten_ones(

@@ -82,6 +82,11 @@
     wakeTimer: null,
     // Texts of the memories the replies on screen were given: id -> text (receipts).
     remembered: new Map(),
+    // The replies to each user message, oldest first: user message id -> [message payload].
+    // A regenerated turn has several; the page shows the kept one (chat.keep, chat.kept).
+    alternatives: new Map(),
+    napUntil: 0, // Date.now() until which the cat naps (rate_limited): no sending till then
+    napTimer: null,
   };
 
   // --- small helpers -------------------------------------------------------------------------
@@ -252,6 +257,11 @@
     setNote(node, NOTES[msg.status]);
     setTime(node, msg.created_at);
     if (msg.role === "cat" && Array.isArray(msg.memories_used)) setReceipts(node, msg.memories_used);
+    if (msg.role === "cat" && msg.reply_to !== null && msg.reply_to !== undefined) {
+      node.dataset.replyTo = String(Number(msg.reply_to));
+      noteAlternative(msg);
+      hideAlternatives(node); // one reply of a turn is shown: this one takes their place
+    }
     // Screen readers wait for a streaming reply to finish instead of reading every word.
     if (msg.status === "streaming") node.setAttribute("aria-busy", "true");
     else node.removeAttribute("aria-busy");
@@ -287,8 +297,131 @@
     return node;
   }
 
+  // --- alternatives: the replies to one user message ------------------------------------------
+  // Regenerating keeps the earlier replies; one is kept, and shown with a "‹ 2 / 3 ›" switcher.
+  // Flipping asks the server (chat.keep); every tab shows the answer (chat.kept).
+
+  function noteAlternative(msg) {
+    const replyTo = Number(msg.reply_to);
+    const id = Number(msg.id);
+    const list = state.alternatives.get(replyTo) || [];
+    const index = list.findIndex((alt) => alt.id === id);
+    const entry = { ...(index === -1 ? {} : list[index]), ...msg, id, role: "cat", reply_to: replyTo };
+    if (index === -1) list.push(entry);
+    else list[index] = entry;
+    list.sort((a, b) => a.id - b.id);
+    state.alternatives.set(replyTo, list);
+  }
+
+  function shownReply(replyTo) {
+    return el.log.querySelector(`.message[data-role="cat"][data-reply-to="${Number(replyTo)}"]`);
+  }
+
+  // What a server-rendered reply knows of its turn: every alternative (data-alternatives), or
+  // just itself. Their receipts' texts come along.
+  function learnAlternatives(node) {
+    if (!node.dataset.replyTo) return;
+    let list = [];
+    try {
+      list = JSON.parse(node.dataset.alternatives || "[]");
+    } catch {
+      list = [];
+    }
+    if (!Array.isArray(list) || !list.length) {
+      const box = node.querySelector(".message__text");
+      const text = box ? box.textContent : "";
+      list = [{
+        id: Number(node.dataset.messageId),
+        reply_to: Number(node.dataset.replyTo),
+        status: node.dataset.status,
+        text: node.dataset.status === "error" && text === ERROR_FALLBACK ? "" : text,
+        created_at: node.querySelector("time")?.getAttribute("datetime") || null,
+        memories_used: (node.dataset.memories || "").split(" ").filter(Boolean).map(Number),
+      }];
+    }
+    for (const alt of list) {
+      for (const [id, text] of Array.isArray(alt.receipts) ? alt.receipts : []) {
+        state.remembered.set(Number(id), String(text));
+      }
+      noteAlternative(alt);
+    }
+  }
+
+  function hideAlternatives(shown) {
+    const selector = `.message[data-role="cat"][data-reply-to="${Number(shown.dataset.replyTo)}"]`;
+    for (const other of el.log.querySelectorAll(selector)) {
+      if (other !== shown) other.remove();
+    }
+  }
+
+  // The switcher of each reply on screen that has alternatives, updated in place (a button
+  // keeps its focus). Hidden while that reply streams; disabled while the cat answers.
+  function refreshSwitchers() {
+    for (const node of el.log.querySelectorAll('.message[data-role="cat"]')) {
+      const list = state.alternatives.get(Number(node.dataset.replyTo)) || [];
+      const position = list.findIndex((alt) => alt.id === Number(node.dataset.messageId)) + 1;
+      let box = node.querySelector(".message__switcher");
+      if (list.length < 2 || position === 0 || node.dataset.status === "streaming") {
+        if (box) box.remove();
+        continue;
+      }
+      if (!box) {
+        box = buildSwitcher();
+        node.querySelector(".message__actions").prepend(box);
+      }
+      box.querySelector(".message__switcher-count").textContent = `${position} / ${list.length}`;
+      const [previous, next] = box.querySelectorAll(".message__switch");
+      previous.disabled = position === 1 || isReplying();
+      next.disabled = position === list.length || isReplying();
+    }
+  }
+
+  function buildSwitcher() {
+    const box = document.createElement("div");
+    box.className = "message__switcher";
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", "Replies to your message");
+    const button = (step, label, symbol) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "message__switch";
+      b.dataset.step = String(step);
+      b.setAttribute("aria-label", label);
+      b.textContent = symbol;
+      return b;
+    };
+    const count = document.createElement("span");
+    count.className = "message__switcher-count";
+    box.append(button(-1, "Previous reply", "‹"), count, button(1, "Next reply", "›"));
+    return box;
+  }
+
+  function flip(button) {
+    const node = button.closest(".message");
+    const list = state.alternatives.get(Number(node.dataset.replyTo)) || [];
+    const index = list.findIndex((alt) => alt.id === Number(node.dataset.messageId));
+    const target = index === -1 ? null : list[index + Number(button.dataset.step)];
+    if (!target) return;
+    if (!send({ type: "chat.keep", message_id: target.id })) {
+      showNotice("Not connected right now: try again once the connection is back.");
+    }
+  }
+
+  // chat.kept (from any tab): show the kept reply of that turn in place of the one shown.
+  function onKept(frame) {
+    if (frame.message) noteAlternative(frame.message);
+    if (!sameId(frame.conversation, state.conversation)) return;
+    const replyTo = Number(frame.reply_to);
+    const node = shownReply(replyTo);
+    const kept = (state.alternatives.get(replyTo) || []).find((alt) => sameId(alt.id, frame.message_id));
+    if (!node || !kept) return; // that turn is not on screen here
+    if (!sameId(node.dataset.messageId, kept.id)) keepScrolled(() => applyMessage(node, kept));
+    updateComposer();
+  }
+
   // Only the newest cat reply offers "Try again"/"Regenerate": regenerate answers the last turn.
   function refreshActions() {
+    refreshSwitchers();
     for (const button of el.log.querySelectorAll(".message__retry")) button.remove();
     if (state.conversation === null || isReplying()) return;
     const saved = el.log.querySelectorAll(".message[data-message-id]");
@@ -318,6 +451,7 @@
     el.typing.hidden = !replying;
     refreshActions();
     updateCare();
+    applyNap();
   }
 
   function showNotice(text) {
@@ -325,9 +459,64 @@
     el.notice.hidden = !text;
   }
 
+  // `rate_limited` with `retry_after` (Mistral's 429, or too many messages a minute): the cat
+  // naps, the notice counts the seconds down, and sending and "Try again" wait for zero.
+  function napping() {
+    return state.napUntil > Date.now();
+  }
+
+  function napSecondsLeft() {
+    return Math.max(0, Math.ceil((state.napUntil - Date.now()) / 1000));
+  }
+
+  function startNap(seconds) {
+    state.napUntil = Math.max(state.napUntil, Date.now() + seconds * 1000);
+    showNap();
+    updateComposer();
+  }
+
+  function showNap() {
+    window.clearInterval(state.napTimer);
+    const left = napSecondsLeft();
+    // The number changes every second; screen readers hear the sentence once (role="alert"),
+    // not a number a second.
+    const count = document.createElement("span");
+    count.setAttribute("aria-hidden", "true");
+    count.textContent = `${left} s`;
+    const spoken = document.createElement("span");
+    spoken.className = "visually-hidden";
+    spoken.textContent = `${left} seconds`;
+    el.notice.replaceChildren(`${config.cat.name} is napping… try again in `, count, spoken);
+    el.notice.hidden = false;
+    state.napTimer = window.setInterval(() => {
+      const now = napSecondsLeft();
+      if (now > 0) {
+        count.textContent = `${now} s`;
+        return;
+      }
+      window.clearInterval(state.napTimer);
+      state.napTimer = null;
+      // Another notice may have taken its place meanwhile: leave that one be.
+      if (el.notice.contains(count)) showNotice(`${config.cat.name} is awake again: try again.`);
+      updateComposer();
+    }, 1000);
+  }
+
+  function applyNap() {
+    const asleep = napping();
+    if (asleep) el.send.disabled = true;
+    for (const button of el.log.querySelectorAll(".message__retry, .message__resend")) {
+      button.disabled = asleep;
+    }
+  }
+
   function submit() {
     const text = el.input.value.trim();
     if (!text || state.terminal) return;
+    if (napping()) {
+      showNap();
+      return;
+    }
     if (isReplying()) {
       showNotice(`${config.cat.name} is still answering: wait a moment, or press Stop.`);
       return;
@@ -603,6 +792,10 @@
       bumpConversation(frame.conversation, null);
       return;
     }
+    if (frame.code === "rate_limited" && Number(frame.retry_after) > 0) {
+      startNap(Number(frame.retry_after));
+      return;
+    }
     showNotice(describeError(frame));
     updateComposer();
   }
@@ -736,6 +929,7 @@
       case "chat.started": return onStarted(frame);
       case "chat.delta": return onDelta(frame);
       case "chat.done": return onDone(frame);
+      case "chat.kept": return onKept(frame);
       case "error": return onError(frame);
       case "cat.state": return onCatState(frame);
       case "memory.changed": return onMemoryChanged(frame);
@@ -762,6 +956,7 @@
         role: node.dataset.role,
         status: node.dataset.status,
         client_id: node.dataset.clientId || null,
+        reply_to: node.dataset.replyTo ? Number(node.dataset.replyTo) : null,
         text: node.querySelector(".message__text")?.textContent ?? "",
         created_at: node.querySelector("time")?.getAttribute("datetime") || null,
         memories_used: [],
@@ -770,6 +965,7 @@
         state.remembered.set(Number(receipt.dataset.memoryId), receipt.textContent);
         msg.memories_used.push(Number(receipt.dataset.memoryId));
       }
+      learnAlternatives(node);
       const seq = Number(node.dataset.seq || 0);
       const live = state.streams.get(msg.id);
       if (msg.status === "streaming") {
@@ -896,6 +1092,10 @@
   });
   el.input.addEventListener("input", autosize);
   el.stop.addEventListener("click", stop);
+  el.log.addEventListener("click", (event) => {
+    const button = event.target.closest(".message__switch");
+    if (button && !button.disabled) flip(button);
+  });
   if (el.sidebarToggle) {
     el.sidebarToggle.addEventListener("click", () => {
       const open = el.chat.classList.toggle("chat--sidebar-open");
@@ -941,6 +1141,7 @@
   for (const receipt of el.log.querySelectorAll(".memory-receipt")) {
     state.remembered.set(Number(receipt.dataset.memoryId), receipt.textContent);
   }
+  for (const node of el.log.querySelectorAll('.message[data-role="cat"]')) learnAlternatives(node);
   el.log.scrollTop = el.log.scrollHeight;
   showState(config.state);
   updateComposer();
