@@ -209,21 +209,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-    os.environ.setdefault("DEBUG", "true")
+    # Served as in production (DEBUG=true would record every query), over plain http locally.
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex * 2)
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
     os.environ["EMBEDDED_DATABASE_NAME"] = "catchat_bench"
     os.environ["DJANGO_SETTINGS_MODULE"] = "catchat.settings"
     # One chat.send per turn per conversation: far below any sane per-user limit, but a long
     # run at full speed would otherwise meet CHAT_MESSAGES_PER_MINUTE.
     os.environ.setdefault("CHAT_MESSAGES_PER_MINUTE", "100000")
 
-    from catchat.testing.fake_mistral import FakeMistral, Reply
-
-    with FakeMistral() as fake:
-        fake.default = Reply(
-            tokens=[f"w{i} " for i in range(args.tokens)], delay=args.token_delay_ms / 1000
-        )
+    fake = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "bench.fake_server",
+            "--tokens",
+            str(args.tokens),
+            "--token-delay-ms",
+            str(args.token_delay_ms),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None  # noqa: S101 - stdout=PIPE
         os.environ["MISTRAL_API_KEY"] = "bench-key"
-        os.environ["MISTRAL_SERVER_URL"] = fake.url
+        os.environ["MISTRAL_SERVER_URL"] = fake.stdout.readline().strip()
 
         import django
 
@@ -269,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
             log.close()
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
 
     report = {
         "what": "load run",
@@ -316,9 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("turns sent / done / complete", f"{tally.sent} / {tally.done} / {tally.complete}"),
         ("turns per second", str(report["turns_per_s"])),
+        ("lost / stuck (in the database)", f"{report['lost']} / {report['stuck']}"),
         (
-            "lost / stuck / unanswered",
-            f"{report['lost']} / {report['stuck']} / {report['unanswered']}",
+            "no accepted / no done in time",
+            f"{report['not_acknowledged']} / {report['unanswered']} (of {tally.sent})",
         ),
         ("delta gaps / text mismatches", f"{tally.delta_gaps} / {tally.text_mismatches}"),
         ("turn ms p50 / p95 / p99", "{p50} / {p95} / {p99}".format(**report["turn_ms"])),

@@ -260,6 +260,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 # environment says, so the local http server keeps working.
 _HTTPS_ONLY = not DEBUG
 SECURE_SSL_REDIRECT = _HTTPS_ONLY and env.bool("SECURE_SSL_REDIRECT", default=True)
+# Load balancers probe health over plain http: answer them rather than redirect.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$", r"^api/$"]
 # Behind a proxy that terminates TLS, its X-Forwarded-Proto says whether the request was https.
 # Only when the proxy sets (and overwrites) that header: a client could send it otherwise.
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):

@@ -14,6 +14,7 @@ import uuid
 from collections import deque
 from typing import Any, NamedTuple
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -301,14 +302,23 @@ def _echo(frame: dict[str, Any]) -> dict[str, str]:
 
 async def _spend_message(user_id: int) -> int:
     """Count a chat message against the user's CHAT_MESSAGES_PER_MINUTE (all tabs, in the cache).
-    Returns 0 when it may go, or the seconds until it may."""
+    Returns 0 when it may go, or the seconds until it may.
+
+    On a thread of its own, not the database's: Django's `cache.aget` runs on the one thread
+    that serves every query of this process, and a Redis round trip there delays them all."""
+    return await sync_to_async(_spend_message_sync, thread_sensitive=False)(user_id)
+
+
+def _spend_message_sync(user_id: int) -> int:
     key = f"chat-messages:{user_id}"
     now = time.time()
-    sent = [t for t in await cache.aget(key, []) if t > now - 60]
-    if len(sent) >= settings.CHAT_MESSAGES_PER_MINUTE:
+    limit = settings.CHAT_MESSAGES_PER_MINUTE
+    # Only the newest `limit` times matter: the list stays short whatever the limit.
+    sent = [t for t in cache.get(key, []) if t > now - 60][-limit:]
+    if len(sent) >= limit:
         return max(1, math.ceil(sent[0] + 60 - now))
     sent.append(now)
-    await cache.aset(key, sent, timeout=60)
+    cache.set(key, sent, timeout=60)
     return 0
 
 

@@ -108,6 +108,7 @@ print(json.dumps({
     "proxied_https": seen(
         Client(HTTP_HOST=host, HTTP_X_FORWARDED_PROTO="https").get("/accounts/login/")
     ),
+    "health_over_http": Client(HTTP_HOST=host).get("/api/v1/health/").status_code,
     "session_cookie_secure": settings.SESSION_COOKIE_SECURE,
     "session_cookie_samesite": settings.SESSION_COOKIE_SAMESITE,
     "session_cookie_httponly": settings.SESSION_COOKIE_HTTPONLY,
@@ -146,6 +147,8 @@ def test_production_redirects_to_https_and_sends_hsts_and_secure_cookies() -> No
     seen = _probe()
 
     assert seen["http"]["status"] == 301
+    # ...but not health checks: no database in this probe, so the view answers 503 itself.
+    assert seen["health_over_http"] == 503
     assert seen["http"]["location"] == f"https://{HOST}/accounts/login/"
     https = seen["https"]
     assert https["status"] == 200

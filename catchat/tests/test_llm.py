@@ -1,0 +1,34 @@
+"""catchat.llm against the fake Mistral server, through the real SDK."""
+
+from __future__ import annotations
+
+import pytest
+from mistralai.client import models
+
+from catchat import llm
+from catchat.testing.fake_mistral import FakeMistral, Reply
+
+pytestmark = pytest.mark.asyncio
+
+
+def request() -> llm.ChatRequest:
+    return llm.ChatRequest(
+        system="You are a cat.",
+        turns=[llm.Turn("user", "Hello!")],
+        persona=llm.Persona(name="Whiskers"),
+    )
+
+
+async def test_streamed_events_decode_through_one_cached_class(mistral: FakeMistral) -> None:
+    mistral.script(Reply(["Mrrp", ", hello", " there", "!"]), Reply(["Purr", "."]))
+
+    first = [event async for event in llm.stream_chat(request())]
+    decoder = llm._unmarshallers[models.CompletionEvent]
+    second = [event async for event in llm.stream_chat(request())]
+
+    assert [e.text for e in first if isinstance(e, llm.Token)] == ["Mrrp", ", hello", " there", "!"]
+    assert [e.text for e in second if isinstance(e, llm.Token)] == ["Purr", "."]
+    finished = first[-1]
+    assert isinstance(finished, llm.Finished) and finished.usage["completion_tokens"] == 4
+    # The SDK would build a new class for each of these events; the cache keeps the first one.
+    assert llm._unmarshallers[models.CompletionEvent] is decoder
