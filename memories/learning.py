@@ -17,22 +17,26 @@ from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
 from django.utils import timezone
 
 from catchat import embeddings
 from catchat.llm import LLMError, llm_mode
 from memories import heuristics, services
 from memories.extraction import Decision, Existing, extract_with_llm
-from memories.models import ExtractionJob, Memory, MemoryProfile
+from memories.models import ExtractionJob, Memory, MemoryProfile, text_key
 from memories.recall import recall
 
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 3
+# Jobs per batch: a drain works through any backlog, yielding to the event loop between batches.
+BATCH = 20
 
 _drainers: dict[asyncio.AbstractEventLoop, asyncio.Task[int]] = {}
+# Loops whose running drain was kicked again: it looks once more before it stops.
+_kicked: set[asyncio.AbstractEventLoop] = set()
 
 
 def job_enqueue(*, profile: MemoryProfile, message_id: int) -> None:
@@ -44,11 +48,16 @@ def job_enqueue(*, profile: MemoryProfile, message_id: int) -> None:
 
 
 def kick() -> None:
-    """Start draining the queue in the background, unless a drain already runs on this loop."""
+    """Start draining the queue in the background, unless a drain already runs on this loop (it
+    is then told to look again before it stops: a job queued just as it found none waits for no
+    one)."""
     loop = asyncio.get_running_loop()
     task = _drainers.get(loop)
     if task is None or task.done():
+        _kicked.discard(loop)
         _drainers[loop] = loop.create_task(drain(), name="memories-drain")
+    else:
+        _kicked.add(loop)
 
 
 async def wait_idle() -> None:
@@ -57,10 +66,31 @@ async def wait_idle() -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def drain(limit: int = 100) -> int:
-    """Process pending jobs until none is left (or `limit`); returns how many ran."""
+async def drain(limit: int | None = None) -> int:
+    """Process pending jobs until none is left (or `limit` have run); returns how many ran.
+
+    In batches of `BATCH` jobs, yielding to the event loop between batches: when extraction
+    fell behind (a burst of messages), one drain works through the whole backlog instead of
+    leaving it for the next reply's kick. Every step is awaited (the database and the embedder
+    run in threads), so the loop is never blocked.
+    """
+    loop = asyncio.get_running_loop()
     done = 0
-    while done < limit:
+    while limit is None or done < limit:
+        size = BATCH if limit is None else min(BATCH, limit - done)
+        ran = await _drain_batch(size)
+        done += ran
+        if ran < size:  # nothing left to claim
+            if loop not in _kicked:
+                break
+            _kicked.discard(loop)  # kicked meanwhile: look again
+        await asyncio.sleep(0)
+    return done
+
+
+async def _drain_batch(size: int) -> int:
+    done = 0
+    while done < size:
         job = await database_sync_to_async(_claim)()
         if job is None:
             break
@@ -163,9 +193,7 @@ def _apply(job: ExtractionJob, plan: _Plan) -> None:
         locked = ExtractionJob.objects.select_for_update().get(pk=job.pk)
         if locked.status == ExtractionJob.Status.DONE:
             return
-        active = list(profile.memories.filter(status=Memory.Status.ACTIVE))
-        known = {services.normalized(m.text) for m in active}
-        by_slot = {m.slot: m for m in active if m.slot}
+        known, by_slot = _existing(profile, plan)
         for decision, slot in zip(plan.decisions, plan.slots, strict=True):
             if decision.op == "none" or not decision.text.strip():
                 continue
@@ -202,3 +230,33 @@ def _apply(job: ExtractionJob, plan: _Plan) -> None:
         locked.finished_at = timezone.now()
         locked.error = ""
         locked.save(update_fields=["status", "finished_at", "error"])
+
+
+def _existing(profile: MemoryProfile, plan: _Plan) -> tuple[set[str], dict[str, Memory]]:
+    """What `plan` must not repeat and may replace, among the active memories of `profile`: the
+    normalized texts of those that could be one of its facts said again, and the memories
+    filling its slots (by slot; the last in the model's order when two fill one, as when every
+    active memory was read).
+
+    One query through two partial indexes (see `memories.models.text_key`), whatever the number
+    of memories: the candidates share a decision's text key or one of its slots; `normalized`
+    (computed here) decides which texts are the same fact. Vectors are never read.
+    """
+    texts = {d.text for d in plan.decisions if d.op != "none" and d.text.strip()}
+    slots = {slot for slot in plan.slots if slot}
+    if not texts and not slots:
+        return set(), {}
+    wanted = Q()
+    if texts:
+        wanted |= Q(key__in=[text_key(Value(text)) for text in sorted(texts)])
+    if slots:
+        wanted |= Q(slot__in=sorted(slots)) & ~Q(slot="")
+    found: list[Memory] = list(
+        profile.memories.filter(status=Memory.Status.ACTIVE)
+        .alias(key=text_key(F("text")))
+        .filter(wanted)
+        .defer("embedding", "search")
+    )
+    known = {services.normalized(m.text) for m in found}
+    by_slot = {m.slot: m for m in found if m.slot in slots}
+    return known, by_slot

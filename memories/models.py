@@ -11,8 +11,34 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models.functions import MD5, Lower, Replace
 from django.utils import timezone
 from pgvector.django import VectorField
+
+
+def text_key(text: models.Expression | models.F | models.Value) -> models.Func:
+    """SQL: a short key of a fact's text for duplicate lookups, as coarse as needed for two texts
+    that `memories.services.normalized` finds equal to have equal keys: NFKC, lowercase (plus
+    "ß" as "ss" and a final sigma as a sigma, where Python's casefold differs from PostgreSQL's
+    lower), letters and digits only, hashed (a fixed size for the index, whatever the text).
+    Coarser than `normalized` ("ice-cream" and "icecream" share a key), so a key only finds the
+    candidates, and `normalized` decides. Exotic case foldings (Cherokee, a few Greek letters
+    with two accents) may still differ: such a same fact would be stored twice, never lost.
+
+    Indexed per profile for active memories (`memories_memory_text_key`): keep this expression
+    and that index's in step (a migration), or the lookup falls back to the profile's rows.
+    """
+    nfkc = models.Func(text, template="normalize(%(expressions)s, NFKC)")
+    sharp_s = Replace(Lower(nfkc), models.Value("ß"), models.Value("ss"))
+    folded = models.Func(sharp_s, models.Value("ς"), models.Value("σ"), function="translate")
+    letters = models.Func(
+        folded,
+        models.Value("[^[:alnum:]]+"),
+        models.Value(""),
+        models.Value("g"),
+        function="regexp_replace",
+    )
+    return MD5(letters)
 
 
 class MemoryProfile(models.Model):
@@ -49,7 +75,10 @@ class Memory(models.Model):
         SUPERSEDED = "superseded"
         REJECTED = "rejected"
 
-    profile = models.ForeignKey(MemoryProfile, on_delete=models.CASCADE, related_name="memories")
+    # No index of its own: (profile, status) below serves every lookup by profile.
+    profile = models.ForeignKey(
+        MemoryProfile, on_delete=models.CASCADE, related_name="memories", db_index=False
+    )
     text = models.CharField(max_length=500, help_text="One fact, in the human's own language.")
     category = models.CharField(max_length=12, choices=Category.choices, default=Category.OTHER)
     importance = models.PositiveSmallIntegerField(default=3, help_text="1 (trivia) to 5 (core).")
@@ -82,6 +111,19 @@ class Memory(models.Model):
         indexes = [
             models.Index(fields=["profile", "status"]),
             GinIndex(fields=["search"], name="memories_memory_search"),
+            # Learning's lookups (memories.learning._existing): the same fact already known, the
+            # memory filling a slot. Without them, each message read every active memory.
+            models.Index(
+                models.F("profile"),
+                text_key(models.F("text")),
+                name="memories_memory_text_key",
+                condition=models.Q(status="active"),
+            ),
+            models.Index(
+                fields=["profile", "slot"],
+                name="memories_memory_slot",
+                condition=models.Q(status="active") & ~models.Q(slot=""),
+            ),
         ]
         verbose_name_plural = "memories"
 

@@ -3,17 +3,23 @@ reconciliation (supersede, never duplicate), all on real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from catchat.testing.fake_mistral import Fail, FakeMistral, Reply
 from cats.models import Cat, Conversation, Message
 from cats.services import cat_create
 from memories import learning
+from memories.extraction import Decision
 from memories.models import ExtractionJob, Memory, MemoryHistory
+from memories.tests.factories import MemoryFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -167,3 +173,144 @@ def test_when_mistral_fails_the_heuristics_still_learn(whiskers: Cat, mistral: F
     said(whiskers, "I have a cat named Luna.")
     drain()
     assert len(active(whiskers)) == 1
+
+
+# --- what learning reads, and a backlog -----------------------------------------------------
+
+
+def _job_for(cat: Cat, text: str) -> ExtractionJob:
+    said(cat, text)
+    job = learning._claim()
+    assert job is not None
+    return job
+
+
+def _plan(*facts: tuple[str, str]) -> learning._Plan:
+    """Heuristic-like decisions: (text, slot)."""
+    decisions = [Decision("add", text, "other", 3, None, "") for text, _ in facts]
+    return learning._Plan(decisions, {}, [slot for _, slot in facts])
+
+
+@pytest.mark.parametrize("others", [0, 60])
+def test_learning_reads_only_the_memories_a_message_could_repeat_or_replace(
+    whiskers: Cat, others: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = whiskers.memory_profile
+    MemoryFactory.create(profile=profile, text="Loves sushi", embedding=[1.0, 0.0, 0.0])
+    home = MemoryFactory.create(profile=profile, text="Lives in Lyon", slot="home")
+    MemoryFactory.create_batch(others, profile=profile, embedding=[0.0, 1.0, 0.0])
+    job = _job_for(whiskers, "I LOVE sushi!! And I moved to Paris. I play chess.")
+    loaded: list[int] = []
+    from_db = Memory.from_db.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[Memory], *args: Any) -> Memory:
+        memory = from_db(cls, *args)
+        loaded.append(memory.pk)
+        return memory
+
+    monkeypatch.setattr(Memory, "from_db", classmethod(counting))
+    plan = _plan(("loves SUSHI!", ""), ("Lives in Paris", "home"), ("Plays chess", ""))
+    with CaptureQueriesContext(connection) as queries:
+        learning._apply(job, plan)
+    monkeypatch.undo()
+    # The same fact (another case, other punctuation) and the slot's memory: nothing else,
+    # however many memories the profile has, and never a vector.
+    sushi = Memory.objects.get(text="Loves sushi")
+    assert sorted(loaded) == sorted([sushi.pk, home.pk])
+    reads = [q["sql"] for q in queries.captured_queries if 'FROM "memories_memory"' in q["sql"]]
+    assert len(reads) == 1 and '"embedding"' not in reads[0].split(" FROM ")[0]
+    # And what it did is what reading every memory did.
+    assert active(whiskers).count("Loves sushi") == 1
+    assert "loves SUSHI!" not in active(whiskers)
+    home.refresh_from_db()
+    assert home.status == Memory.Status.SUPERSEDED
+    assert home.superseded_by is not None and home.superseded_by.text == "Lives in Paris"
+    assert home.history.get().operation == MemoryHistory.Operation.SUPERSEDE
+    assert "Plays chess" in active(whiskers)
+    assert ExtractionJob.objects.get(pk=job.pk).status == ExtractionJob.Status.DONE
+
+
+def test_learning_queries_do_not_grow_with_the_memories(whiskers: Cat) -> None:
+    profile = whiskers.memory_profile
+    counts = []
+    for extra in (0, 80):
+        MemoryFactory.create_batch(extra, profile=profile, embedding=[0.0, 1.0, 0.0])
+        MemoryFactory.create(profile=profile, text=f"Knows fact {extra}")
+        job = _job_for(whiskers, f"I know fact {extra}, and I love tea {extra}.")
+        with CaptureQueriesContext(connection) as queries:
+            learning._apply(job, _plan((f"knows FACT {extra}", ""), (f"Loves tea {extra}", "")))
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1]
+    assert Memory.objects.filter(profile=profile, text__startswith="Knows fact").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("stored", "said_again"),
+    [
+        ("Loves sushi", "loves sushi."),
+        ("Has a dog named Rex", "  HAS a dog — named Rex!"),
+        ("Vit à Montréal", "vit à montréal"),
+        ("Wohnt in der Hauptstraße", "WOHNT IN DER HAUPTSTRASSE"),
+        ("Ζει στην Αθήνα με τον Νίκος", "ζει στην αθήνα με τον νίκοσ"),
+        ("Ｍｙ ｎａｍｅ ｉｓ Ａｙａ", "My name is Aya"),
+    ],
+)
+def test_the_same_fact_in_another_form_is_still_found(
+    whiskers: Cat, stored: str, said_again: str
+) -> None:
+    from memories.services import normalized
+
+    assert normalized(stored) == normalized(said_again)  # the rule learning keeps
+    MemoryFactory.create(profile=whiskers.memory_profile, text=stored)
+    MemoryFactory.create(profile=whiskers.memory_profile, text="Something else entirely")
+    known, _ = learning._existing(whiskers.memory_profile, _plan((said_again, "")))
+    assert known == {normalized(stored)}
+
+
+def test_one_drain_works_through_a_backlog_longer_than_a_batch(
+    whiskers: Cat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Extraction fell behind: more jobs than the old limit of 100, and several batches.
+    async def quick(job: ExtractionJob) -> None:  # learning itself is tested above
+        await database_sync_to_async(learning._apply)(job, learning._Plan([], {}, []))
+
+    monkeypatch.setattr(learning, "process", quick)
+    monkeypatch.setattr(learning, "BATCH", 40)
+    conversation = Conversation.objects.create(cat=whiskers)
+    messages = Message.objects.bulk_create(
+        [Message(conversation=conversation, role="user", text=f"hi {i}") for i in range(130)]
+    )
+    ExtractionJob.objects.bulk_create(
+        [ExtractionJob(message=m, profile=whiskers.memory_profile) for m in messages]
+    )
+    assert drain() == 130
+    assert set(ExtractionJob.objects.values_list("status", flat=True)) == {"done"}
+
+
+def test_a_job_queued_as_the_drain_finds_none_is_not_left_behind(
+    whiskers: Cat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reply finishes (kick) just after the running drain found the queue empty: it must look
+    # again rather than leave the new job for some later reply.
+    claim = learning._claim
+    late: list[Message] = []
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+
+        def claim_then_a_late_job() -> ExtractionJob | None:
+            job = claim()
+            if job is None and not late:
+                late.extend(said(whiskers, "I work as a nurse."))
+                loop.call_soon_threadsafe(learning.kick)
+            return job
+
+        monkeypatch.setattr(learning, "_claim", claim_then_a_late_job)
+        learning.kick()
+        await learning.wait_idle()
+
+    said(whiskers, "I love sushi.")
+    async_to_sync(run)()
+    assert late
+    assert set(ExtractionJob.objects.values_list("status", flat=True)) == {"done"}
+    assert len(active(whiskers)) == 2
