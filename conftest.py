@@ -19,11 +19,22 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from catchat.testing.fake_mistral import FakeMistral
 
 
+def _close_old_connections_outside_transactions() -> None:
+    for wrapper in connections.all(initialized_only=True):
+        if not wrapper.in_atomic_block:
+            wrapper.close_if_unusable_or_obsolete()
+
+
 @pytest.fixture(autouse=True)
 def _channels_keeps_test_connections(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Consumers close "old" connections on connect/disconnect (channels >= 4.2); in tests that is
-    # the test's own connection, and a later test then fails with "Database access not allowed".
-    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+    # Consumers close "old" connections around each database call (channels >= 4.2). In a test
+    # that can be the test's own connection, inside the transaction the test runs in: closing it
+    # would end that transaction, and a later test fails with "Database access not allowed".
+    # Every other connection must still go back to the pool after each call, as in production:
+    # one kept by a thread that is gone would never be returned, and the pool would run dry.
+    monkeypatch.setattr(
+        "channels.db.close_old_connections", _close_old_connections_outside_transactions
+    )
 
 
 def _fresh_worker_thread_in_child() -> None:

@@ -94,9 +94,21 @@ else:
             BASE_DIR / "var", env.str("EMBEDDED_DATABASE_NAME", default="catchat")
         )
     }
-# A new connection per request costs more than the query (STACK.md): keep them, with health checks.
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A new connection per request costs more than the query (STACK.md), and under ASGI every HTTP
+# request runs in a thread of its own, so persistent connections (CONN_MAX_AGE) pile up, one per
+# spent thread, until PostgreSQL refuses ("too many clients"; `make bench` hit it). Connections
+# come from a pool instead (psycopg_pool): taken for each request or database call, given back
+# after. No health check on the way out of the pool (it would cost a `SELECT 1` per call): the
+# pool drops a connection that broke, and the request that met it fails with a readable error.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    "min_size": 1,
+    # Per process. Sync work runs on few threads (one for the WebSocket consumers, a handful
+    # for HTTP requests); more than this waits up to `timeout` s for a connection.
+    "max_size": env.int("DATABASE_POOL_SIZE", default=10),
+    "timeout": 10,
+}
 DATABASES["default"].setdefault("TEST", {})
 # Two test runs on one server (two checkouts, two terminals) each need their own database.
 if env.str("TEST_DATABASE_NAME", default=""):

@@ -19,6 +19,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import connection
 from django.http import Http404, HttpResponseBase, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -198,6 +199,12 @@ class ChatView(APIView):
         except services.ChatInputError as exc:
             raise ChatRefused(exc) from exc
         turn = chat.follow_turn(cat=cat, accepted=accepted)
+        # This request is done with the database, but would hold its pooled connection until
+        # the response ends, while the reply it waits for needs one of its own: at the pool's
+        # size in waiting requests, every reply would wait forever. Give it back now (unless a
+        # transaction is open around the request, as in tests: it is then not ours to end).
+        if not connection.in_atomic_block:
+            connection.close()
         if isinstance(request.accepted_renderer, EventStreamRenderer):
             return StreamingHttpResponse(
                 _events(turn),

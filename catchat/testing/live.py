@@ -42,7 +42,12 @@ class LiveServer:
         """`setup`, if given, runs in the server process just before it serves."""
         # Fork before anything else runs here (Chromium, Playwright's driver): a child forked
         # later inherits their pipes, and Playwright then waits forever for its driver to exit.
-        connections.close_all()  # and never share an open database socket with the child
+        # Never share an open database socket with the child: close this process's connections
+        # and its pool (whose idle connections the child would otherwise inherit and use too).
+        connections.close_all()
+        wrapper = connections["default"]
+        if hasattr(wrapper, "close_pool"):  # PostgreSQL's
+            wrapper.close_pool()
         self.process = DaphneProcess(
             host="127.0.0.1",
             get_application=partial(make_application, static_wrapper=ASGIStaticFilesHandler),

@@ -9,10 +9,12 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
+from django.db import connections
 from django.urls import reverse
 from httpx_sse import connect_sse
 from pytest_django.fixtures import Settings as SettingsWrapper
@@ -305,3 +307,59 @@ def test_an_unknown_api_address_is_a_json_404(client: Any) -> None:
 
 def test_the_chat_route_lives_under_api_v1() -> None:
     assert reverse("cats_api:chat") == CHAT
+
+
+@pytest.fixture
+def two_connection_server(
+    transactional_db: None, settings: SettingsWrapper
+) -> Iterator[LiveServer]:
+    """A server whose database pool holds two connections (the forked server makes its pool
+    from these settings; this process's pool is closed on the way in and out)."""
+    settings.OFFLINE_WORD_DELAY_MS = 30  # replies that take a while: the requests overlap
+    wrapper = connections["default"]
+    pool = wrapper.settings_dict["OPTIONS"]["pool"]
+    size = pool["max_size"]
+    pool["max_size"] = 2
+    live = LiveServer()
+    try:
+        yield live
+    finally:
+        live.stop()
+        pool["max_size"] = size
+        connections.close_all()
+        wrapper.close_pool()  # type: ignore[attr-defined]
+
+
+def test_more_waiting_chats_than_pooled_connections_all_get_their_reply(
+    two_connection_server: LiveServer, alice: User, whiskers: Cat
+) -> None:
+    # Each waiting request (JSON or a stream) must give its connection back: the reply it
+    # waits for needs one too. Holding them, two requests would starve every reply.
+    def json_chat(n: int) -> int:
+        body = {"cat": whiskers.pk, "message": f"Hello number {n}"}
+        url = two_connection_server.url + CHAT
+        return httpx.post(url, json=body, headers=bearer(alice), timeout=30).status_code
+
+    def streamed_chat(n: int) -> list[str]:
+        body = {"cat": whiskers.pk, "message": f"Streamed hello {n}"}
+        headers = {**bearer(alice), "Accept": "text/event-stream"}
+        with (
+            httpx.Client(timeout=30) as client,
+            connect_sse(
+                client, "POST", two_connection_server.url + CHAT, json=body, headers=headers
+            ) as events,
+        ):
+            return [event.event for event in events.iter_sse()]
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        waiting = [pool.submit(json_chat, n) for n in range(3)]
+        streaming = [pool.submit(streamed_chat, n) for n in range(2)]
+        answers = [future.result() for future in waiting]
+        streams = [future.result() for future in streaming]
+
+    assert answers == [200, 200, 200]
+    assert all(kinds[-1] == "done" and "error" not in kinds for kinds in streams), [
+        k[-4:] for k in streams
+    ]
+    replies = Message.objects.filter(role=Message.Role.CAT, conversation__cat=whiskers)
+    assert sorted(replies.values_list("status", flat=True)) == ["complete"] * 5
