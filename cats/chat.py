@@ -69,10 +69,18 @@ class ReplyJob:
 _jobs: dict[int, ReplyJob] = {}
 
 
-def start_reply(*, cat: Cat, user_message: Message, received_at: float | None = None) -> None:
+def start_reply(
+    *,
+    cat: Cat,
+    user_message: Message,
+    received_at: float | None = None,
+    query: asyncio.Future[list[float] | None] | None = None,
+) -> None:
     """Start the cat's reply to `user_message` in a task of its own.
 
-    Raises ChatInputError(`busy`) if this conversation already has a reply in flight.
+    `query`: the message's recall vector, from `embed_ahead` (started while the message was
+    being saved); computed here when not given. Raises ChatInputError(`busy`) if this
+    conversation already has a reply in flight.
     """
     conversation_id = user_message.conversation_id
     if conversation_id in _jobs:
@@ -89,7 +97,7 @@ def start_reply(*, cat: Cat, user_message: Message, received_at: float | None = 
     # A context of its own: the reply must not inherit the caller's (a REST request's
     # thread-sensitive executor ends with the request; the reply outlives it).
     job.task = asyncio.create_task(
-        _run(job, cat, user_message),
+        _run(job, cat, user_message, query),
         name=f"reply-{conversation_id}",
         context=contextvars.Context(),
     )
@@ -339,9 +347,14 @@ async def wait_idle() -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _run(job: ReplyJob, cat: Cat, user_message: Message) -> None:
+async def _run(
+    job: ReplyJob,
+    cat: Cat,
+    user_message: Message,
+    query: asyncio.Future[list[float] | None] | None,
+) -> None:
     try:
-        await _generate(job, cat, user_message)
+        await _generate(job, cat, user_message, query)
     except Exception:
         logger.exception("Reply in conversation %s failed", job.conversation_id)
         await _fail_unexpectedly(job)
@@ -351,9 +364,15 @@ async def _run(job: ReplyJob, cat: Cat, user_message: Message) -> None:
         learning.kick()
 
 
-async def _generate(job: ReplyJob, cat: Cat, user_message: Message) -> None:
+async def _generate(
+    job: ReplyJob,
+    cat: Cat,
+    user_message: Message,
+    query: asyncio.Future[list[float] | None] | None,
+) -> None:
+    query_vector = await (query if query is not None else _query_vector(user_message.text))
     reply, request = await database_sync_to_async(services.reply_begin)(
-        cat=cat, user_message=user_message, query_vector=await _query_vector(user_message.text)
+        cat=cat, user_message=user_message, query_vector=query_vector
     )
     job.reply = reply
     # recall returned them in one order: ids on the reply, texts in the prompt.
@@ -441,6 +460,14 @@ async def _stream(
         job.group,
         {"type": "chat.done", "message": frames.message_payload(final, error_detail=detail)},
     )
+
+
+def embed_ahead(text: str) -> asyncio.Future[list[float] | None]:
+    """Start computing `text`'s recall vector now, in a worker thread, so that it is ready
+    when the reply starts: the caller saves the message meanwhile (the two overlap instead of
+    adding up before the first token). Pass the result to `start_reply(query=...)`; cancel it
+    if the message is refused."""
+    return asyncio.ensure_future(_query_vector(text))
 
 
 async def _query_vector(text: str) -> list[float] | None:

@@ -6,20 +6,24 @@ this consumer only relays the frames of its (user, cat) group.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import time
 import uuid
 from collections import deque
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.cache import cache
 
+from catchat import realtime
 from catchat.llm import llm_mode
 from catchat.realtime import group_name, send_to_group
 from cats import chat, frames, services
@@ -74,13 +78,35 @@ FIELDS: dict[str, dict[str, _Field]] = {
 
 
 class CatConsumer(AsyncWebsocketConsumer):
+    """One open tab. Thousands sit idle at once, so an idle one is kept small: no channel of its
+    own on the channel layer (its group's frames come through `catchat.realtime`, one channel per
+    process), no receive task besides its socket's, state created only when first needed."""
+
     cat: Cat | None = None
     group: str | None = None
+    groups: tuple[str, ...] = ()  # channels' automatic groups: none (and no list per socket)
+    _closing = False
+    # Group frames that arrived between joining the group and sending `hello` (sent after it).
+    _early: list[dict[str, Any]] | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._bad_frames: deque[float] = deque()  # monotonic times, the last minute's
-        self._closing = False
+    @cached_property
+    def _bad_frames(self) -> deque[float]:
+        """Monotonic times of the last minute's protocol errors (made on the first one)."""
+        return deque()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """channels' AsyncConsumer.__call__ without a channel of the layer: only the socket's
+        events are awaited (one at a time, by `dispatch` as channels does), with no extra task."""
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            await self._leave_group()  # also when the consumer failed or was cancelled
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -95,8 +121,10 @@ class CatConsumer(AsyncWebsocketConsumer):
         self.cat = cat
         self.group = group_name(user.pk, cat.pk)
         # Join before taking the snapshot: a delta sent in between is then both in the snapshot
-        # and in the group, and the client drops it by its seq.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        # and in the group, and the client drops it by its seq. Frames of the group wait in
+        # `_early` until the hello is sent.
+        self._early = []
+        await realtime.join(self.group, self._relay)
         await self.accept()
         if settings.CHAT_SWEEP:
             chat.start_sweeper()  # replies left streaming by a process that died
@@ -108,6 +136,16 @@ class CatConsumer(AsyncWebsocketConsumer):
             "in_flight": chat.in_flight(cat),
         }
         await self._send(hello)
+        while self._early:  # in order, also what arrives meanwhile
+            await self.cat_frame(self._early.pop(0))
+        self._early = None
+
+    async def _relay(self, event: dict[str, Any]) -> None:
+        """A message of this tab's group, from `catchat.realtime`."""
+        if self._early is not None:
+            self._early.append(event)
+        else:
+            await self.cat_frame(event)
 
     async def _refuse(self, code: frames.ErrorCode, detail: str, close_code: int) -> None:
         await self.accept()
@@ -115,8 +153,11 @@ class CatConsumer(AsyncWebsocketConsumer):
         await self.close(code=close_code)
 
     async def disconnect(self, code: int) -> None:
+        await self._leave_group()
+
+    async def _leave_group(self) -> None:
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await realtime.leave(self.group, self._relay)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.cat is None or self._closing:
@@ -177,6 +218,27 @@ class CatConsumer(AsyncWebsocketConsumer):
         text = services.clean_text(frame.get("text"))
         client_id = _uuid(frame.get("client_id"))
         conversation_id = _optional_id(frame.get("conversation"))
+        # The recall vector is computed while the message is counted and saved.
+        query = chat.embed_ahead(text)
+        replying = False
+        try:
+            replying = await self._accept_and_reply(
+                text, client_id, conversation_id, received_at, query
+            )
+        finally:
+            if not replying:  # refused, a resend, or a fault: nobody will read it
+                query.cancel()
+
+    async def _accept_and_reply(
+        self,
+        text: str,
+        client_id: uuid.UUID,
+        conversation_id: int | None,
+        received_at: float,
+        query: asyncio.Future[list[float] | None],
+    ) -> bool:
+        """Count, save and answer the message; True once its reply has started (with `query`)."""
+        assert self.cat is not None  # noqa: S101
         wait = await _spend_message(self.scope["user"].pk)
         if wait:
             limit = settings.CHAT_MESSAGES_PER_MINUTE
@@ -186,7 +248,7 @@ class CatConsumer(AsyncWebsocketConsumer):
                 retry_after=wait,
                 client_id=str(client_id),
             )
-            return
+            return False
         accepted = await database_sync_to_async(services.message_accept)(
             cat=self.cat,
             text=text,
@@ -202,8 +264,12 @@ class CatConsumer(AsyncWebsocketConsumer):
                 "message": frames.message_payload(accepted.message),
             },
         )
-        if accepted.needs_reply:
-            chat.start_reply(cat=self.cat, user_message=accepted.message, received_at=received_at)
+        if not accepted.needs_reply:
+            return False
+        chat.start_reply(
+            cat=self.cat, user_message=accepted.message, received_at=received_at, query=query
+        )
+        return True
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
         assert self.cat is not None  # noqa: S101

@@ -89,15 +89,19 @@ def message_accept(
 ) -> Accepted:
     """Save the user's message before anything else happens; idempotent per `client_id`.
 
-    Creates the conversation when `conversation_id` is None. Raises ChatInputError: `busy` for a
-    new message while the conversation has a reply in flight (refused before saving, so the
-    text stays with the user), `not_found` for a conversation that is not this cat's, and
-    `conflict` for a client_id that belongs to someone else's message. A resend is never busy.
+    Creates the conversation when `conversation_id` is None, and otherwise moves its
+    `updated_at` (the human wrote in it). Raises ChatInputError: `busy` for a new message while
+    the conversation has a reply in flight (refused before saving, so the text stays with the
+    user), `not_found` for a conversation that is not this cat's, and `conflict` for a
+    client_id that belongs to someone else's message. A resend is never busy.
+
+    Three statements for a new message (conversation, message, extraction job): a resend is
+    rare, so the message is inserted first and the unique client_id tells it apart.
     """
-    existing = _by_client_id(client_id)
-    if existing is not None:
-        return _resend(existing, cat)
     if busy:
+        existing = _by_client_id(client_id)
+        if existing is not None:
+            return _resend(existing, cat)
         raise ChatInputError(
             "busy", "The cat is still answering in this conversation: wait or stop it first."
         )
@@ -106,10 +110,7 @@ def message_accept(
             if conversation_id is None:
                 conversation = Conversation.objects.create(cat=cat, title=_title(text))
             else:
-                found = Conversation.objects.filter(cat=cat, pk=conversation_id).first()
-                if found is None:
-                    raise ChatInputError("not_found", "No such conversation.")
-                conversation = found
+                conversation = _touch_conversation(cat, conversation_id)
             message = Message.objects.create(
                 conversation=conversation,
                 role=Message.Role.USER,
@@ -121,12 +122,29 @@ def message_accept(
             # nothing (memories.learning picks pending jobs up later).
             job_enqueue(profile=memory_profile(cat), message_id=message.pk)
     except IntegrityError:
-        # Two tabs raced with the same client_id: the other one saved it.
+        # This client_id was saved already: a resend, or two tabs racing with it.
         existing = _by_client_id(client_id)
         if existing is None:
             raise
         return _resend(existing, cat)
     return Accepted(message=message, created=True, needs_reply=True)
+
+
+def _touch_conversation(cat: Cat, conversation_id: int) -> Conversation:
+    """The cat's conversation, its `updated_at` moved to now: one UPDATE ... RETURNING, which
+    finds, checks the owner and touches at once. Raises ChatInputError(`not_found`)."""
+    table = Conversation._meta.db_table
+    found = list(
+        Conversation.objects.raw(
+            f"UPDATE {table} SET updated_at = %s WHERE id = %s AND cat_id = %s RETURNING *",  # noqa: S608 - the table name is ours
+            [timezone.now(), conversation_id, cat.pk],
+        )
+    )
+    if not found:
+        raise ChatInputError("not_found", "No such conversation.")
+    conversation = found[0]
+    conversation.cat = cat
+    return conversation
 
 
 def _by_client_id(client_id: uuid.UUID) -> Message | None:
@@ -393,7 +411,8 @@ def reply_finish(
     latency_ms: int | None = None,
     ttft_ms: int | None = None,
 ) -> Message:
-    """Save the final state of a reply and touch its conversation (two UPDATEs)."""
+    """Save the final state of a reply (one UPDATE). The conversation's `updated_at` moved when
+    the human wrote (`message_accept`)."""
     now = timezone.now()
     reply.text = text
     reply.status = status
@@ -417,5 +436,4 @@ def reply_finish(
             "updated_at",
         ]
     )
-    Conversation.objects.filter(pk=reply.conversation_id).update(updated_at=now)
     return reply
