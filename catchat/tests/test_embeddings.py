@@ -93,6 +93,30 @@ async def test_local_embedding_leaves_the_event_loop_free() -> None:
     assert during_passages > 0
 
 
+@pytest.mark.usefixtures("local")
+async def test_local_queries_asked_together_are_embedded_as_one_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batches: list[list[str]] = []
+    embed = embeddings._local_queries
+
+    def recorded(texts: list[str]) -> list[list[float]]:
+        batches.append(list(texts))
+        return embed(texts)
+
+    monkeypatch.setattr(embeddings, "_local_queries", recorded)
+    texts = [f"how is Rex, question {n}?" for n in range(5)]
+    gave_up = asyncio.ensure_future(embeddings.embed_query("never mind"))
+    asked = [asyncio.ensure_future(embeddings.embed_query(text)) for text in texts]
+    await asyncio.sleep(0)  # every question is queued; the worker has not taken any yet
+    gave_up.cancel()
+
+    vectors = await asyncio.gather(*asked)
+
+    assert batches == [texts]  # one batch, without the question nobody waits for any more
+    assert vectors == [embeddings.embed_query_sync(text) for text in texts]
+
+
 async def test_mistral_embeds_through_the_sdk(mistral_embedder: FakeMistral) -> None:
     try:
         query = await embeddings.embed_query("how is Rex?")
