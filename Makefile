@@ -20,7 +20,7 @@ help:
 	@echo "                WORKERS=N: N processes on one port, needs REDIS_URL)"
 	@echo "make test       the test suite (PYTEST_ARGS='-k chat -x' to narrow it)"
 	@echo "make lint       ruff check, ruff format --check, mypy"
-	@echo "make bench      the load run (bench/README.md; needs Redis; BENCH_ARGS to size it)"
+	@echo "make bench      the benchmarks: chat TTFT vs floor, capacity, load run (bench/README.md)"
 	@echo "make fmt        ruff --fix and ruff format"
 	@echo "make superuser  create an admin account"
 	@echo "make migrate    apply database migrations"
@@ -44,9 +44,11 @@ run: venv
 test: venv
 	exec $(PY) -m pytest $(PYTEST_ARGS)
 
-# The load run: 200 conversations for 60 s on two worker processes (bench/README.md).
+# The benchmarks (bench/README.md): chat TTFT and turns/s against the floor, capacity, the load
+# run; one report in bench/results/report.json. BENCH_ARGS="--smoke" for tiny sizes (CI),
+# "--only chat load" for some sections. Needs Redis (REDIS_URL, default the local one).
 bench: venv
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m bench.load $(BENCH_ARGS)
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m bench.run $(BENCH_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

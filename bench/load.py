@@ -27,19 +27,16 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import common
 
 
 @dataclass
@@ -55,19 +52,6 @@ class Tally:
     turn_ms: list[float] = field(default_factory=list)
     first_delta_ms: list[float] = field(default_factory=list)
     client_ids: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def percentile(values: list[float], share: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 1)
 
 
 async def conversation(
@@ -159,19 +143,6 @@ def prepare(conversations: int) -> list[tuple[int, str]]:
     ]
 
 
-def wait_healthy(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health/", timeout=2) as r:  # noqa: S310
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the server did not become healthy")
-
-
 def settle_and_count(client_ids: list[str], lease: int) -> dict[str, int]:
     """After the run: what the database holds of the messages sent."""
     from cats.models import Message
@@ -197,7 +168,7 @@ def settle_and_count(client_ids: list[str], lease: int) -> dict[str, int]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60)
@@ -205,38 +176,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=50)
     parser.add_argument("--token-delay-ms", type=float, default=10)
     parser.add_argument("--turn-timeout", type=float, default=30)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "load.json"))
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", default=str(common.RESULTS / "load.json"))
+    return parser
 
+
+SMOKE = ["--conversations", "4", "--seconds", "3"]
+
+
+def run(smoke: bool) -> dict[str, Any]:
+    """The load run's report section (`bench.run` gathers the sections)."""
+    return measure(build_parser().parse_args(SMOKE if smoke else []))
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-    # Served as in production (DEBUG=true would record every query), over plain http locally.
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex * 2)
-    os.environ["SECURE_SSL_REDIRECT"] = "false"
-    os.environ["EMBEDDED_DATABASE_NAME"] = "catchat_bench"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "catchat.settings"
+    common.serve_as_production()
     # One chat.send per turn per conversation: far below any sane per-user limit, but a long
     # run at full speed would otherwise meet CHAT_MESSAGES_PER_MINUTE.
     os.environ.setdefault("CHAT_MESSAGES_PER_MINUTE", "100000")
 
-    fake = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "bench.fake_server",
-            "--tokens",
-            str(args.tokens),
-            "--token-delay-ms",
-            str(args.token_delay_ms),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    fake, fake_url = common.start_fake_mistral(args.tokens, args.token_delay_ms)
     try:
-        assert fake.stdout is not None  # noqa: S101 - stdout=PIPE
         os.environ["MISTRAL_API_KEY"] = "bench-key"
-        os.environ["MISTRAL_SERVER_URL"] = fake.stdout.readline().strip()
+        os.environ["MISTRAL_SERVER_URL"] = fake_url
 
         import django
 
@@ -244,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         from django.conf import settings
 
         sessions = prepare(args.conversations)
-        port = free_port()
+        port = common.free_port()
         env = {**os.environ, "WORKERS": str(args.workers), "PORT": str(port), "HOST": "127.0.0.1"}
         log_path = Path(args.out).with_suffix(".server.log")
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -252,12 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         server = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "catchat.serve"],
             env={**env, "LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING")},
-            cwd=ROOT,
+            cwd=common.ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_healthy(port)
+            common.wait_healthy(port, server)
             tally = Tally()
             until = time.monotonic() + args.seconds
 
@@ -276,15 +238,10 @@ def main(argv: list[str] | None = None) -> int:
             failures = [repr(o) for o in outcomes if isinstance(o, BaseException)]
             counts = settle_and_count(tally.client_ids, settings.CHAT_REPLY_LEASE_S)
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            common.terminate(server, timeout=60)
             log.close()
     finally:
-        fake.terminate()
-        fake.wait(timeout=10)
+        common.terminate(fake, timeout=10)
 
     report = {
         "what": "load run",
@@ -310,46 +267,53 @@ def main(argv: list[str] | None = None) -> int:
         "client_failures": failures[:5],
         "saved": counts["saved"],
         "replies_complete_in_db": counts["replies_complete"],
-        "turn_ms": {
-            "p50": percentile(tally.turn_ms, 0.5),
-            "p95": percentile(tally.turn_ms, 0.95),
-            "p99": percentile(tally.turn_ms, 0.99),
-        },
-        "first_delta_ms": {
-            "p50": percentile(tally.first_delta_ms, 0.5),
-            "p95": percentile(tally.first_delta_ms, 0.95),
-            "p99": percentile(tally.first_delta_ms, 0.99),
-        },
+        "turn_ms": common.spread(tally.turn_ms),
+        "first_delta_ms": common.spread(tally.first_delta_ms),
         "mean_turn_ms": round(statistics.fmean(tally.turn_ms), 1) if tally.turn_ms else None,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    rows = [
+    return report
+
+
+def table(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
         (
             "conversations x seconds",
-            f"{args.conversations} x {args.seconds:g} on {args.workers} workers",
+            f"{report['conversations']} x {report['seconds']:g} on {report['workers']} workers",
         ),
-        ("turns sent / done / complete", f"{tally.sent} / {tally.done} / {tally.complete}"),
+        (
+            "turns sent / done / complete",
+            f"{report['turns_sent']} / {report['turns_done']} / {report['turns_complete']}",
+        ),
         ("turns per second", str(report["turns_per_s"])),
         ("lost / stuck (in the database)", f"{report['lost']} / {report['stuck']}"),
         (
             "no accepted / no done in time",
-            f"{report['not_acknowledged']} / {report['unanswered']} (of {tally.sent})",
+            f"{report['not_acknowledged']} / {report['unanswered']} (of {report['turns_sent']})",
         ),
-        ("delta gaps / text mismatches", f"{tally.delta_gaps} / {tally.text_mismatches}"),
+        (
+            "delta gaps / text mismatches",
+            f"{report['delta_gaps']} / {report['text_mismatches']}",
+        ),
         ("turn ms p50 / p95 / p99", "{p50} / {p95} / {p99}".format(**report["turn_ms"])),
         (
             "first delta ms p50 / p95 / p99",
             "{p50} / {p95} / {p99}".format(**report["first_delta_ms"]),
         ),
-        ("errors", json.dumps(tally.errors) if tally.errors else "none"),
+        ("errors", json.dumps(report["errors"]) if report["errors"] else "none"),
     ]
-    width = max(len(name) for name, _ in rows)
-    print("\n".join(f"{name:<{width}}  {value}" for name, value in rows))
-    print(f"report: {out}")
+
+
+def failed(report: dict[str, Any]) -> bool:
+    """What must never happen: a message lost, a reply stuck, a client crashed."""
+    return bool(report["lost"] or report["stuck"] or report["client_failures"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    report = measure(args)
+    common.save_and_print(report, args.out, table(report))
     # Exit 1 only for what must never happen; gaps and timeouts are figures to read.
-    return 1 if report["lost"] or report["stuck"] or failures else 0
+    return 1 if failed(report) else 0
 
 
 if __name__ == "__main__":

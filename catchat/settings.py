@@ -198,6 +198,9 @@ CHAT_SWEEP = env.bool("CHAT_SWEEP", default=True)
 CHAT_SHUTDOWN_GRACE_S = env.int("CHAT_SHUTDOWN_GRACE_S", default=10)
 # A REST/SSE client waiting for a reply gives up after this long without a word from it.
 CHAT_FOLLOW_TIMEOUT_S = env.int("CHAT_FOLLOW_TIMEOUT_S", default=120)
+# The bench's floor socket, /ws/bench/floor/ (bench/floor.py: a bare turn, for `make bench` to
+# compare with). Only `bench.chat` turns it on, for the server it starts; never in production.
+BENCH_FLOOR = env.bool("BENCH_FLOOR", default=False)
 # Memories given to the model each turn (pinned ones included), and their token budget.
 MEMORY_RECALL_LIMIT = env.int("MEMORY_RECALL_LIMIT", default=6)
 MEMORY_RECALL_TOKENS = env.int("MEMORY_RECALL_TOKENS", default=300)
