@@ -108,18 +108,25 @@ _unmarshallers: dict[Any, type[BaseModel]] = {}
 _sdk_unmarshal = sdk_serializers.unmarshal
 
 
-def _unmarshal(val: Any, typ: Any, coerce_iterables: bool = True) -> Any:
-    try:
-        model = _unmarshallers.get(typ)
-    except TypeError:  # an unhashable type annotation: the SDK's own way
-        return _sdk_unmarshal(val, typ, coerce_iterables)
+def _body_model(cache: dict[Any, type[BaseModel]], name: str, typ: Any) -> type[BaseModel]:
+    """The SDK's one-field model around `typ`, made once per type. TypeError for a type that
+    cannot be a key (the callers then take the SDK's own way)."""
+    model = cache.get(typ)
     if model is None:
         model = create_model(
-            "Unmarshaller",
+            name,
             body=(typ, ...),
             __config__=ConfigDict(populate_by_name=True, arbitrary_types_allowed=True),
         )
-        _unmarshallers[typ] = model
+        cache[typ] = model
+    return model
+
+
+def _unmarshal(val: Any, typ: Any, coerce_iterables: bool = True) -> Any:
+    try:
+        model = _body_model(_unmarshallers, "Unmarshaller", typ)
+    except TypeError:  # an unhashable type annotation: the SDK's own way
+        return _sdk_unmarshal(val, typ, coerce_iterables)
     if coerce_iterables:
         val = sdk_serializers._coerce_iterables_for_type(val, typ)
     return model(body=val).body  # type: ignore[attr-defined]
@@ -137,16 +144,9 @@ def _marshal_json(val: Any, typ: Any) -> str:
     if sdk_serializers.is_nullable(typ) and val is None:
         return "null"
     try:
-        model = _marshallers.get(typ)
+        model = _body_model(_marshallers, "Marshaller", typ)
     except TypeError:  # an unhashable type annotation: the SDK's own way
         return str(_sdk_marshal_json(val, typ))
-    if model is None:
-        model = create_model(
-            "Marshaller",
-            body=(typ, ...),
-            __config__=ConfigDict(populate_by_name=True, arbitrary_types_allowed=True),
-        )
-        _marshallers[typ] = model
     dumped = model(body=val).model_dump(by_alias=True, mode="json", exclude_none=True)
     if not dumped:
         return ""
