@@ -15,12 +15,12 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import status as http
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from catchat.pagination import NewestFirst, OldestFirst
 from catchat.rest import paginated
 from memories.models import Memory, MemoryHistory
 from memories.profiles import profile_update
@@ -75,18 +75,6 @@ def _user(request: Request) -> User:
     return request.user
 
 
-class NewestFirst(CursorPagination):
-    """`{"results", "next", "previous"}`, 50 a page; a cursor stays right while memories come
-    and go (an offset would skip or repeat them)."""
-
-    page_size = 50
-    ordering = ("-created_at", "-id")
-
-
-class OldestFirst(NewestFirst):
-    ordering = ("created_at", "id")
-
-
 class MemoryProfileView(APIView):
     """`GET|PATCH cats/{id}/memory-profile/`: the summary, the on/off switch, the counts."""
 
@@ -135,8 +123,7 @@ class MemoryListView(APIView):
         query.is_valid(raise_exception=True)
         memories = memories_of(profile, **query.validated_data)
         paginator = NewestFirst()
-        page = paginator.paginate_queryset(memories, request, view=self)
-        assert page is not None  # noqa: S101 - page_size is set
+        page = paginator.paginate(memories, request)
         return paginator.get_paginated_response(MemorySerializer(page, many=True).data)
 
     @extend_schema(
@@ -259,6 +246,5 @@ class MemoryHistoryView(APIView):
     def get(self, request: Request, memory_id: int) -> Response:
         memory = access_memory(_user(request), memory_id)
         paginator = OldestFirst()
-        page = paginator.paginate_queryset(memory.history.all(), request, view=self)
-        assert page is not None  # noqa: S101 - page_size is set
+        page = paginator.paginate(memory.history.all(), request)
         return paginator.get_paginated_response(MemoryHistorySerializer(page, many=True).data)

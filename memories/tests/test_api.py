@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
@@ -265,6 +266,28 @@ def test_the_list_comes_50_a_page(alice_api: APIClient, whiskers: Cat) -> None:
     assert second["next"] is None and second["previous"]
     seen = {m["id"] for m in first["results"]} | {m["id"] for m in second["results"]}
     assert seen == set(profile.memories.values_list("pk", flat=True))
+
+
+def test_paging_sees_each_memory_once_while_memories_arrive_at_the_same_moment(
+    alice_api: APIClient, whiskers: Cat
+) -> None:
+    # One timestamp for all: what a bulk import (or a busy second) gives. A cursor on the
+    # timestamp alone counts the ties by offset, and a newcomer among them shifts the count.
+    profile = whiskers.memory_profile
+    moment = timezone.now()
+    Memory.objects.bulk_create(Memory(profile=profile, text=f"Fact {n}") for n in range(55))
+    profile.memories.update(created_at=moment)  # created_at is set on insert (auto_now_add)
+    before = set(profile.memories.values_list("pk", flat=True))
+
+    first = alice_api.get(list_url(whiskers.pk)).json()
+    newcomer = Memory.objects.create(profile=profile, text="Said just now")
+    Memory.objects.filter(pk=newcomer.pk).update(created_at=moment)
+    second = alice_api.get(first["next"]).json()
+
+    ids = [m["id"] for m in first["results"] + second["results"]]
+    assert len(ids) == len(set(ids))  # nothing twice
+    assert set(ids) == before  # nothing skipped (the newcomer is on the first page, newest)
+    assert ids == sorted(ids, reverse=True)
 
 
 def test_the_list_takes_the_same_queries_for_3_or_30_memories(
