@@ -1,7 +1,7 @@
 """`make bench`: every benchmark section, each in a process of its own, into one JSON report
 (`bench/results/report.json`) and one short table. See bench/README.md for how to read it.
 
-    python -m bench.run            # the full run (~15 minutes on 2 cores)
+    python -m bench.run            # the full run (~5 minutes on 2 cores, +1 the first time)
     python -m bench.run --smoke    # tiny sizes: proves it works (CI); its figures mean nothing
     python -m bench.run --only load chat
 
