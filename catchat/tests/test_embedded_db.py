@@ -145,6 +145,22 @@ def test_sigterm_stops_the_server_and_sigkill_does_not_keep_it_alive(
     assert _wait_gone(postmaster), "a SIGKILLed process kept the server running"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_the_last_live_user_stops_the_server_though_another_was_killed(
+    tmp_path: Path, postmasters: list[int]
+) -> None:
+    # No process starts after the kill (a start prunes dead pids): the survivor's exit must.
+    pgdata = tmp_path / "pgdata"
+    survivor, postmaster = _start_holder(pgdata, 8, postmasters)
+    killed, same_postmaster = _start_holder(pgdata, 60, postmasters)
+    assert same_postmaster == postmaster
+    killed.kill()
+    killed.wait(10)
+
+    assert survivor.wait(30) == 0
+    assert _wait_gone(postmaster), "a killed process's pid kept the server running"
+
+
 @pytest.mark.skipif(
     bool(os.environ.get("DATABASE_URL")),
     reason="DATABASE_URL points at another PostgreSQL, which may lack pgvector",
