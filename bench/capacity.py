@@ -352,10 +352,9 @@ def _load_texts(cursor: Any) -> str:
     """A temporary table of DISTINCT_TEXTS texts with their real passage vectors; returns the
     embedding model's name."""
     from catchat import embeddings
-    from memories.topics import passage_text
 
     texts = memory_texts(DISTINCT_TEXTS)
-    vectors = embeddings.embed_passages_sync([passage_text(t) for t in texts])
+    vectors = embeddings.embed_passages_sync(texts)
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS capbench_texts "
         "(i int PRIMARY KEY, text varchar(500), embedding vector)"

@@ -7,10 +7,12 @@
 
 Sections: `chat` (time to first token and turns per second against the floor, two processes),
 `capacity` (idle sockets, recall latency, SQL per turn, REST requests per second) and `load`
-(many conversations on two workers: lost and stuck messages). A section that crashes is reported
-as failed with its error; the others still run. Exit status 1 when a section crashed or its own
-`failed(report)` says what must never happen did: a chat turn lost or a delta gap (chat), a part
-that crashed (capacity), a message lost or a reply stuck (load). No timing is ever asserted.
+(many conversations on two workers: lost and stuck messages) and `recall` (LoCoMo's dev
+split imported and asked through the recall API, beside its baselines). A section that
+crashes is reported as failed with its error; the others still run. Exit status 1 when a
+section crashed or its own `failed(report)` says what must never happen did: a chat turn lost
+or a delta gap (chat), a part that crashed (capacity), a message lost or a reply stuck (load).
+No timing is ever asserted.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 from bench.common import RESULTS, ROOT, format_table
 
-SECTIONS = ("chat", "capacity", "load")
+SECTIONS = ("chat", "capacity", "load", "recall")
 
 
 def run_section(name: str, smoke: bool) -> dict[str, Any]:

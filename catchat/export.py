@@ -191,6 +191,7 @@ class _ExportMessageSerializer(serializers.Serializer):
     usage = serializers.DictField(child=serializers.IntegerField(), allow_null=True, required=False)
     mood = serializers.CharField(allow_null=True, required=False)
     memories_used = serializers.ListField(child=serializers.IntegerField(), required=False)
+    episodes_used = serializers.ListField(child=serializers.IntegerField(), required=False)
     seq = serializers.IntegerField(required=False, help_text="The last streamed delta.")
     error = serializers.DictField(
         child=serializers.CharField(), allow_null=True, required=False, help_text="`code`."

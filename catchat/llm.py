@@ -61,6 +61,7 @@ class Persona:
     mood: str = "content"
     memories: tuple[str, ...] = ()  # what the cat recalled for this turn, most relevant first
     forgot: str | None = None  # set when the human just asked it to forget this
+    unknown: str | None = None  # asked to forget this, it remembered nothing of the kind
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,7 @@ async def _stream_offline(request: ChatRequest) -> AsyncIterator[Token | Finishe
         rng=random.Random(),  # noqa: S311 - variety, not security
         memories=persona.memories,
         forgot=persona.forgot,
+        unknown=persona.unknown,
     )
     count = 0
     async for word in offline.stream_words(reply, settings.OFFLINE_WORD_DELAY_MS / 1000):

@@ -207,6 +207,11 @@ _FORGET_LINES = (
     "Consider it gone from my little cat head: {what}.",
     "*shakes ears* There. I don't remember {what} any more.",
 )
+_UNKNOWN_LINES = (
+    "*tilts head* {what}? I didn't know that, so there's nothing to forget.",
+    "Forget {what}? You never told me that. My little head is empty of it.",
+    "*sniffs around* Nothing about {what} in here. Nothing to forget.",
+)
 _REMEMBER_LINES = (
     "I remember, you know: {memory}.",
     "*tilts head* You told me once: {memory}.",
@@ -223,10 +228,14 @@ def compose_reply(
     rng: random.Random,
     memories: Sequence[str] = (),
     forgot: str | None = None,
+    unknown: str | None = None,
 ) -> str:
     if forgot is not None:
         what = forgot.strip().rstrip(".") or "that"
         return f"{rng.choice(_SOUNDS)} {rng.choice(_FORGET_LINES).format(what=what)}"
+    if unknown is not None:
+        what = unknown.strip().rstrip(".") or "that"
+        return f"{rng.choice(_SOUNDS)} {rng.choice(_UNKNOWN_LINES).format(what=what)}"
     intent, keyword = _match_intent(last_user_text)
     # For food and play the thing itself is the topic ("sushi", "laser"), not the loudest word.
     topic = keyword if intent in ("food", "play") and keyword else None

@@ -19,6 +19,7 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import status as http
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -46,10 +47,13 @@ from cats.serializers import (
     ConversationCreateSerializer,
     ConversationRenameSerializer,
     ConversationSerializer,
+    ImportDocumentSerializer,
+    ImportResultSerializer,
     MessageSerializer,
 )
 from cats.services import (
     ChatInputError,
+    ImportInvalid,
     cat_act,
     cat_create,
     cat_delete,
@@ -58,6 +62,7 @@ from cats.services import (
     conversation_create,
     conversation_delete,
     conversation_rename,
+    conversations_import,
     reply_keep,
 )
 
@@ -575,3 +580,107 @@ class MessageKeepView(APIView):
         except ChatInputError as exc:
             raise ChatRefused(exc) from None
         return Response(MessageSerializer(kept).data)
+
+
+# --- importing past conversations ----------------------------------------------------------
+
+_IMPORT_DOCUMENT = {
+    "sessions": [
+        {
+            "id": "2024-03-01-breakfast",
+            "started_at": "2024-03-01T08:00:00+01:00",
+            "title": "Breakfast",
+            "turns": [
+                {"id": "t1", "role": "user", "text": "I had sushi for breakfast!"},
+                {"id": "t2", "role": "cat", "text": "*sniffs* Fish? And none for me?"},
+                {
+                    "id": "t3",
+                    "role": "user",
+                    "text": "My sister Lea lives in Lyon.",
+                    "time": "2024-03-01T08:05:00+01:00",
+                },
+            ],
+        }
+    ]
+}
+BAD_IMPORT = OpenApiResponse(
+    description=(
+        "Field errors, nested as the document is: a missing or unknown role, a bad time (or "
+        "one before the turn before), an empty or too long text, a session or turn id used "
+        "twice, over 20,000 turns. Nothing was imported."
+    ),
+    examples=[
+        OpenApiExample(
+            "sessions[1].turns[1].role",
+            value={"sessions": {"1": {"turns": {"1": {"role": ['"bot" is not a valid choice.']}}}}},
+        )
+    ],
+)
+_IMPORTED = {
+    "conversations": [{"id": 12, "session": "2024-03-01-breakfast"}],
+    "messages": {"t1": 301, "t2": 302, "t3": 303},
+    "imported": 3,
+    "skipped": 0,
+}
+
+
+class CatImportView(APIView):
+    """`POST cats/{id}/import/`: past conversations into the cat's history (the README's
+    "Importing past conversations")."""
+
+    # Counted as one message of the chat's budget: an import is heavy (it embeds every turn).
+    throttle_scope = "chat"
+
+    @extend_schema(
+        tags=["conversations"],
+        operation_id="cats_import",
+        summary="Import past conversations",
+        description=(
+            "Each session becomes a conversation and each turn a message with its original "
+            "time; a cat turn answers the user turn right before it. When this returns, your "
+            "turns are recalled like anything you said in the chat; the cat learns facts from "
+            "them in the background. All or nothing: a bad document is a 400 with field errors "
+            "pointing at the place (`sessions[2].turns[5].role` is "
+            '`{"sessions": [{}, {}, {"turns": [{}, {}, {}, {}, {}, {"role": [...]}]}]}`) and '
+            "imports nothing. Importing again adds only the turns not imported before "
+            "(recognised by session id and turn id, or the turn's place in its session): 201 "
+            "when anything was added, 200 when nothing was. At most 20,000 turns a document."
+        ),
+        parameters=[CAT_ID],
+        request=ImportDocumentSerializer,
+        responses={
+            201: OpenApiResponse(ImportResultSerializer, description="Messages were added."),
+            200: OpenApiResponse(
+                ImportResultSerializer, description="Everything was imported before."
+            ),
+            400: BAD_IMPORT,
+            401: UNAUTHENTICATED,
+            404: NO_CAT,
+            429: _error(
+                "Too many requests", "Request was throttled. Expected available in 2 seconds."
+            ),
+        },
+        examples=[
+            OpenApiExample("A session of three turns", request_only=True, value=_IMPORT_DOCUMENT),
+            OpenApiExample("Imported", response_only=True, status_codes=["201"], value=_IMPORTED),
+            OpenApiExample(
+                "Imported before",
+                response_only=True,
+                status_codes=["200"],
+                value={**_IMPORTED, "imported": 0, "skipped": 3},
+            ),
+        ],
+    )
+    def post(self, request: Request, cat_id: int) -> Response:
+        # Authorize before validating: a stranger's cat is a 404 whatever the body says.
+        cat = access_cat(_user(request), cat_id)
+        incoming = ImportDocumentSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            result = conversations_import(cat=cat, sessions=incoming.validated_data["sessions"])
+        except ImportInvalid as exc:
+            raise ValidationError(exc.errors) from None
+        return Response(
+            ImportResultSerializer(result).data,
+            status=http.HTTP_201_CREATED if result.imported else http.HTTP_200_OK,
+        )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("cats/<int:cat_id>/", api.CatDetailView.as_view(), name="cat-detail"),
     path("cats/<int:cat_id>/state/", api.CatStateView.as_view(), name="state"),
     path("cats/<int:cat_id>/actions/", api.CatActionsView.as_view(), name="actions"),
+    path("cats/<int:cat_id>/import/", api.CatImportView.as_view(), name="import"),
     path(
         "cats/<int:cat_id>/conversations/",
         api.ConversationListView.as_view(),

@@ -371,15 +371,11 @@ async def _generate(
     query: asyncio.Future[list[float] | None] | None,
 ) -> None:
     query_vector = await (query if query is not None else _query_vector(user_message.text))
-    reply, request = await database_sync_to_async(services.reply_begin)(
+    reply, request, recalled = await database_sync_to_async(services.reply_begin)(
         cat=cat, user_message=user_message, query_vector=query_vector
     )
     job.reply = reply
-    # recall returned them in one order: ids on the reply, texts in the prompt.
-    remembered: list[frames.RememberedMemory] = [
-        {"id": pk, "text": text}
-        for pk, text in zip(reply.memories_used, request.persona.memories, strict=True)
-    ]
+    remembered = [frames.remembered(item) for item in recalled]
     started: frames.Started = {
         "type": "chat.started",
         "message": frames.message_payload(reply),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 if TYPE_CHECKING:
     from cats.models import Cat, Message
+    from memories.recall import Recalled
 
 # --- client to server -----------------------------------------------------------------------
 
@@ -63,6 +64,7 @@ class MessagePayload(TypedDict):
     usage: NotRequired[dict[str, int] | None]
     mood: NotRequired[str | None]
     memories_used: NotRequired[list[int]]
+    episodes_used: NotRequired[list[int]]
     seq: NotRequired[int]
     error: NotRequired[dict[str, str] | None]
 
@@ -82,14 +84,21 @@ class Accepted(TypedDict):
 
 
 class RememberedMemory(TypedDict):
+    """One thing a reply was given: a fact (`id` a memory's) or an episode (`id` a message's,
+    with `at`, when it was said, and `conversation`, where)."""
+
+    kind: Literal["fact", "episode"]
     id: int
     text: str
+    at: NotRequired[str]
+    conversation: NotRequired[int | None]
 
 
 class Started(TypedDict):
     type: Literal["chat.started"]
     message: MessagePayload
-    # The texts of `message.memories_used`, in the same order, for the page's receipts.
+    # What `message.memories_used` and `episodes_used` are, in the prompt's order, for the
+    # page's receipts.
     remembered: list[RememberedMemory]
 
 
@@ -200,8 +209,22 @@ def message_payload(message: Message, *, error_detail: str = "") -> MessagePaylo
         payload["usage"] = message.usage
         payload["mood"] = message.mood or None
         payload["memories_used"] = list(message.memories_used)
+        payload["episodes_used"] = list(message.episodes_used)
         payload["seq"] = message.stream_seq
         payload["error"] = (
             {"code": message.error_code, "detail": error_detail} if message.error_code else None
         )
     return payload
+
+
+def remembered(item: Recalled) -> RememberedMemory:
+    """A recalled fact or episode as a reply's receipt (`chat.started.remembered`)."""
+    if item.kind == "episode":
+        return {
+            "kind": "episode",
+            "id": item.id,
+            "text": item.text,
+            "at": item.at.isoformat(),
+            "conversation": item.conversation,
+        }
+    return {"kind": "fact", "id": item.id, "text": item.text}

@@ -109,6 +109,8 @@ class Message(models.Model):
     error_code = models.CharField(max_length=40, blank=True)
     mood = models.CharField(max_length=20, blank=True, help_text="The cat's mood as it wrote.")
     memories_used = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    # The human's earlier messages the reply was given as episodes (memories.models.Episode).
+    episodes_used = ArrayField(models.BigIntegerField(), default=list, blank=True)
     # Of the replies to one user message (regenerated ones are kept as alternatives), the one
     # shown, read back to the model and learned from. Every user message is `kept` too.
     kept = models.BooleanField(default=True)

@@ -10,7 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cats.models import CareEvent, Cat, Conversation, Message
-from cats.services import cat_state
+from cats.services import ImportSession, ImportTurn, cat_state
+from cats.services.imports import MAX_ID_CHARS, MAX_TURNS
 from cats.vitals import MOODS
 
 _CAT_NAME = Cat._meta.get_field("name").max_length
@@ -175,12 +176,13 @@ class ConversationRenameSerializer(serializers.Serializer):
     title = StrictCharField(max_length=_TITLE)
 
 
-CAT_ONLY_FIELDS = ("model", "usage", "mood", "memories_used", "seq", "error")
+CAT_ONLY_FIELDS = ("model", "usage", "mood", "memories_used", "episodes_used", "seq", "error")
 
 
 class MessageSerializer(serializers.Serializer):
     """A message exactly as the WebSocket frames carry it (`cats.frames.message_payload`): the
-    fields of a cat reply (`model`, `usage`, `mood`, `memories_used`, `seq`, `error`) are left
+    fields of a cat reply (`model`, `usage`, `mood`, `memories_used`, `episodes_used`, `seq`,
+    `error`) are left
     out of a user message. Output only."""
 
     id = serializers.IntegerField()
@@ -213,6 +215,11 @@ class MessageSerializer(serializers.Serializer):
     memories_used = serializers.ListField(
         child=serializers.IntegerField(), required=False, help_text="Ids of memories it used."
     )
+    episodes_used = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="Ids of the human's earlier messages it was given as episodes.",
+    )
     seq = serializers.IntegerField(
         source="stream_seq", required=False, help_text="The last streamed delta included."
     )
@@ -224,3 +231,135 @@ class MessageSerializer(serializers.Serializer):
             for field in CAT_ONLY_FIELDS:
                 del data[field]
         return data
+
+
+# --- importing past conversations ------------------------------------------------------------
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "maxLength": MAX_ID_CHARS}, {"type": "integer"}]}
+)
+class ImportIdField(serializers.Field):
+    """A session's or turn's id in the document: a string or an integer, kept as a string
+    (`7` and `"7"` are the same id)."""
+
+    default_error_messages = {
+        "invalid": "Must be a string or an integer.",
+        "blank": "This field may not be blank.",
+        "max_length": f"Ensure this field has no more than {MAX_ID_CHARS} characters.",
+        "unstorable": "Not valid Unicode text.",
+    }
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, bool) or not isinstance(data, str | int):
+            self.fail("invalid")
+        text = str(data)
+        if not text.strip():
+            self.fail("blank")
+        if len(text) > MAX_ID_CHARS:
+            self.fail("max_length")
+        if "\x00" in text:
+            self.fail("unstorable")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("unstorable")
+        return text
+
+    def to_representation(self, value: str) -> str:
+        return value
+
+
+class ImportTurnSerializer(serializers.Serializer):
+    """One turn of `POST cats/{id}/import/`."""
+
+    id = ImportIdField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Your id for the turn, unique in the document: the answer maps it to its "
+        "message, and a re-import recognises the turn by it.",
+    )
+    role = serializers.ChoiceField(choices=Message.Role.values)
+    text = StrictCharField(
+        trim_whitespace=False,
+        allow_blank=True,
+        help_text="Cleaned and limited as a chat message (up to 4,000 characters).",
+    )
+    time = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="ISO 8601 (UTC when without offset). Left out: one second after the turn "
+        "before (the first turn: the session's start).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> ImportTurn:
+        return ImportTurn(**attrs)
+
+
+class ImportSessionSerializer(serializers.Serializer):
+    """One session of `POST cats/{id}/import/`: it becomes one conversation."""
+
+    id = ImportIdField(help_text="Your id for the session, unique in the document.")
+    started_at = serializers.DateTimeField(help_text="ISO 8601 (UTC when without offset).")
+    title = StrictCharField(
+        max_length=_TITLE,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The conversation's title; after its first user turn when left out.",
+    )
+    turns: serializers.ListSerializer[ImportTurn] = serializers.ListSerializer(
+        child=ImportTurnSerializer(), allow_empty=False, max_length=MAX_TURNS
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> ImportSession:
+        return ImportSession(**attrs)
+
+
+class ImportDocumentSerializer(serializers.Serializer):
+    """Input of `POST cats/{id}/import/` (the README's "Importing past conversations")."""
+
+    sessions: serializers.ListSerializer[ImportSession] = serializers.ListSerializer(
+        child=ImportSessionSerializer(), max_length=MAX_TURNS
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Counted before the turns are read one by one: an oversized document is refused cheaply.
+        sessions = data.get("sessions") if isinstance(data, dict) else None
+        if isinstance(sessions, list):
+            turns = sum(
+                len(s["turns"])
+                for s in sessions
+                if isinstance(s, dict) and isinstance(s.get("turns"), list)
+            )
+            if turns > MAX_TURNS:
+                raise serializers.ValidationError(
+                    {
+                        "sessions": [
+                            f"At most {MAX_TURNS} turns can be imported at once; this document "
+                            f"has {turns}. Split it: importing again adds only what is new."
+                        ]
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+class ImportedConversationSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The conversation.")
+    session = serializers.CharField(help_text="The session's id in the document.")
+
+
+class ImportResultSerializer(serializers.Serializer):
+    """What `POST cats/{id}/import/` did."""
+
+    conversations = ImportedConversationSerializer(
+        many=True, help_text="One per session, in the document's order."
+    )
+    messages = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Turn id -> message id, for every turn that has an id (imported or found).",
+    )
+    imported = serializers.IntegerField(help_text="Messages added.")
+    skipped = serializers.IntegerField(help_text="Turns already imported before: not added again.")

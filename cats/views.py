@@ -7,8 +7,10 @@ history it starts from, with a fixed number of queries whatever the history's le
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -31,10 +33,23 @@ from cats.selectors import (
     reply_alternatives,
 )
 from cats.services import cat_create, cat_state
-from memories.selectors import memory_texts
+from memories.selectors import episode_snippets, memory_texts
 
 SIDEBAR_CONVERSATIONS = 50
 HISTORY_MESSAGES = 200
+# An episode's receipt quotes this many characters at most of what the human said, cut at a
+# word (static/js/chat.js `snippet` cuts the same way).
+SNIPPET_CHARS = 60
+
+
+class EpisodeReceipt(NamedTuple):
+    """One of the human's earlier messages a reply was given, as its receipt shows it."""
+
+    id: int  # the message's
+    text: str  # all of it (the receipt's title)
+    snippet: str
+    said_at: datetime
+    conversation: int
 
 
 def _user(request: HttpRequest) -> User:
@@ -68,15 +83,23 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
     )
     alternatives = reply_alternatives(conversation, history) if conversation else {}
     # The "remembered" receipts under each reply: the texts of the memories it was given.
-    remembered = memory_texts(
-        cat.pk,
-        (pk for message in chain(history, *alternatives.values()) for pk in message.memories_used),
-    )
+    replies = [*history, *chain(*alternatives.values())]
+    remembered = memory_texts(cat.pk, (pk for reply in replies for pk in reply.memories_used))
+    # ... and the human's earlier messages it was given (episodes), in one more query.
+    episodes = {
+        pk: EpisodeReceipt(pk, text, _snippet(text), said_at, conversation_id)
+        for pk, (text, said_at, conversation_id) in episode_snippets(
+            cat.pk, (pk for reply in replies for pk in reply.episodes_used)
+        ).items()
+    }
     log = [
         (
             message,
             _receipts(message, remembered),
-            _switcher(message, alternatives.get(message.reply_to_id or 0, []), remembered),
+            _episode_receipts(message, episodes),
+            _switcher(
+                message, alternatives.get(message.reply_to_id or 0, []), remembered, episodes
+            ),
         )
         for message in history
     ]
@@ -91,7 +114,8 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
             "conversations": conversations,
             "conversation": conversation,
             "history": history,  # not "messages": that name belongs to django.contrib.messages
-            # each message with its receipts [(memory id, text)] and its switcher (or None)
+            # each message with its receipts [(memory id, text)], its episodes' receipts
+            # [EpisodeReceipt] and its switcher (or None)
             "log": log,
             "llm_mode": mode,
             "state": state,
@@ -120,8 +144,30 @@ def _receipts(message: Message, remembered: dict[int, str]) -> list[tuple[int, s
     return [(pk, remembered[pk]) for pk in message.memories_used if pk in remembered]
 
 
+def _episode_receipts(
+    message: Message, episodes: dict[int, EpisodeReceipt]
+) -> list[EpisodeReceipt]:
+    return [episodes[pk] for pk in message.episodes_used if pk in episodes]
+
+
+def _snippet(text: str) -> str:
+    """`text` on one line, at most `SNIPPET_CHARS` characters: cut at the last word that fits
+    (or mid-word, when a first word is very long), ending in "…". Same as chat.js `snippet`."""
+    line = " ".join(text.split())
+    if len(line) <= SNIPPET_CHARS:
+        return line
+    cut = line[: SNIPPET_CHARS - 1]
+    space = cut.rfind(" ")
+    if space >= SNIPPET_CHARS // 2:
+        cut = cut[:space]
+    return re.sub(r"[\s.,;:!?…-]+$", "", cut) + "…"
+
+
 def _switcher(
-    message: Message, alternatives: list[Message], remembered: dict[int, str]
+    message: Message,
+    alternatives: list[Message],
+    remembered: dict[int, str],
+    episodes: dict[int, EpisodeReceipt],
 ) -> dict[str, Any] | None:
     """The "‹ 2 / 3 ›" switcher of a kept reply that has alternatives: where it stands, and
     every alternative as static/js/chat.js shows it (JSON, escaped into an attribute)."""
@@ -139,6 +185,17 @@ def _switcher(
             "created_at": reply.created_at.isoformat(),
             "memories_used": list(reply.memories_used),
             "receipts": _receipts(reply, remembered),
+            "episodes_used": list(reply.episodes_used),
+            # as chat.started.remembered gives them: {id, text, at, conversation}
+            "episodes": [
+                {
+                    "id": e.id,
+                    "text": e.text,
+                    "at": e.said_at.isoformat(),
+                    "conversation": e.conversation,
+                }
+                for e in _episode_receipts(reply, episodes)
+            ],
         }
         for reply in alternatives
     ]

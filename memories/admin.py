@@ -22,7 +22,7 @@ from django.utils.text import Truncator
 
 from accounts.models import User
 from catchat.admin_tools import ReadOnlyInline, RecordAdmin
-from memories.models import ExtractionJob, Memory, MemoryHistory, MemoryProfile
+from memories.models import Episode, ExtractionJob, Memory, MemoryHistory, MemoryProfile
 from memories.profiles import profile_update
 from memories.services import memory_create, memory_edit, memory_reject, memory_restore
 
@@ -350,3 +350,29 @@ class ExtractionJobAdmin(RecordAdmin):
         "created_at",
         "finished_at",
     )
+
+
+@admin.register(Episode)
+class EpisodeAdmin(RecordAdmin):
+    """What the human said, as the cat recalls it (memories.episodes): to see what a reply was
+    given. An episode is the message's: it is removed with its message (or its conversation),
+    or by "forget that" in the chat; staff may delete one so that it is never recalled."""
+
+    list_display = ["said_at", "short_text", "profile", "embedding_model"]
+    list_select_related = ["profile__cat", "profile__user"]
+    search_fields = ["text", "profile__user__username", "profile__cat__name"]
+    date_hierarchy = "said_at"
+    fields = readonly_fields = (
+        "message",
+        "profile",
+        "conversation_id",
+        "said_at",
+        "before",
+        "text",
+        "after",
+        "embedding_model",
+    )
+
+    @admin.display(description="text")
+    def short_text(self, obj: Episode) -> str:
+        return Truncator(obj.text).chars(80)

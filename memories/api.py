@@ -24,7 +24,14 @@ from catchat.pagination import NewestFirst, OldestFirst
 from catchat.rest import paginated
 from memories.models import Memory, MemoryHistory
 from memories.profiles import profile_update
-from memories.selectors import access_memory, access_profile, memories_of, status_counts
+from memories.selectors import (
+    access_memory,
+    access_profile,
+    memories_of,
+    memories_search,
+    recall_for,
+    status_counts,
+)
 from memories.serializers import (
     MemoryCreateSerializer,
     MemoryHistorySerializer,
@@ -33,6 +40,8 @@ from memories.serializers import (
     MemoryProfileUpdateSerializer,
     MemorySerializer,
     MemoryUpdateSerializer,
+    RecallQuerySerializer,
+    RecallSerializer,
 )
 from memories.services import memory_create, memory_edit, memory_reject, memory_restore
 
@@ -108,7 +117,8 @@ class MemoryProfileView(APIView):
 
 class MemoryListView(APIView):
     """`GET|POST cats/{id}/memories/`: the cat's memories (`?status=` active by default, or
-    superseded, rejected, all; `?q=` searches), newest first; or a new one."""
+    superseded, rejected, all), newest first, or with `?q=` the best matches for a question or
+    words, ranked by the cat's own recall; or a new one."""
 
     @extend_schema(
         tags=["memories"],
@@ -121,7 +131,13 @@ class MemoryListView(APIView):
         profile = access_profile(_user(request), cat_id)
         query = MemoryListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        memories = memories_of(profile, **query.validated_data)
+        q, status = query.validated_data.get("q", "").strip(), query.validated_data["status"]
+        if q:
+            # Ranked by recall: one page of the best matches, best first.
+            found = memories_search(profile, q=q, status=status)
+            results = MemorySerializer(found, many=True).data
+            return Response({"results": results, "next": None, "previous": None})
+        memories = memories_of(profile, status=status)
         paginator = NewestFirst()
         page = paginator.paginate(memories, request)
         return paginator.get_paginated_response(MemorySerializer(page, many=True).data)
@@ -248,3 +264,52 @@ class MemoryHistoryView(APIView):
         paginator = OldestFirst()
         page = paginator.paginate(memory.history.all(), request)
         return paginator.get_paginated_response(MemoryHistorySerializer(page, many=True).data)
+
+
+class RecallView(APIView):
+    """`GET cats/{id}/recall/?q=...&limit=10`: what the cat would recall for that text, facts and
+    episodes in one ranked list, as a chat turn ranks them (without the prompt's token budget).
+    Changes nothing."""
+
+    @extend_schema(
+        tags=["memories"],
+        summary="What the cat would recall for a text",
+        parameters=[RecallQuerySerializer],
+        responses={200: RecallSerializer, 400: BAD_INPUT, 404: NOT_FOUND},
+        examples=[
+            OpenApiExample(
+                "Recalled",
+                value={
+                    "results": [
+                        {
+                            "kind": "episode",
+                            "id": 311,
+                            "text": "I went to the support group yesterday, it helped a lot",
+                            "score": 0.0909,
+                            "source_message": 311,
+                            "conversation": 17,
+                            "at": "2023-05-08T13:56:00Z",
+                            "pinned": False,
+                        },
+                        {
+                            "kind": "fact",
+                            "id": 12,
+                            "text": "Works as a nurse",
+                            "score": 0.0833,
+                            "source_message": 41,
+                            "conversation": None,
+                            "at": "2026-11-20T18:02:11Z",
+                            "pinned": False,
+                        },
+                    ]
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request: Request, cat_id: int) -> Response:
+        profile = access_profile(_user(request), cat_id)
+        query = RecallQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        found = recall_for(profile, **query.validated_data)
+        return Response(RecallSerializer({"results": found}).data)

@@ -10,6 +10,7 @@ app_name = "memories_api"
 urlpatterns = [
     path("cats/<int:cat_id>/memory-profile/", api.MemoryProfileView.as_view(), name="profile"),
     path("cats/<int:cat_id>/memories/", api.MemoryListView.as_view(), name="list"),
+    path("cats/<int:cat_id>/recall/", api.RecallView.as_view(), name="recall"),
     path("memories/<int:memory_id>/", api.MemoryDetailView.as_view(), name="detail"),
     path("memories/<int:memory_id>/history/", api.MemoryHistoryView.as_view(), name="history"),
 ]

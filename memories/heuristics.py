@@ -2,8 +2,16 @@
 
 Used when no MISTRAL_API_KEY is set (or Mistral fails). Pure functions of the message text:
 `extract_facts` finds the common first-person statements (name, likes and dislikes, family, pets
-and their names, job and workplace, home, home town, fears, allergies and diet, birthday) in
-English, French and Spanish, and `forget_request` recognises "forget that ...".
+and their names, job and workplace, home, home town, fears, allergies and diet, what the human
+can't or doesn't eat, hobbies and what they are learning, habits, birthday) in English, French and
+Spanish, and `forget_request` recognises "forget that ...".
+
+People chat without "I": a clause may leave out its subject ("allergic to cats lol", "night shift
+again at the hospital") when it opens the sentence or follows a clause of the human's, never after
+"my sister ...". "Them" stands for the plural noun said just before ("spiders everywhere. I'm
+terrified of them"), and pets listed after one "I have" each keep their name ("two cats, Miso and
+Tofu"). A place runs to the end of its proper name ("à Saint-Étienne", "in New York City").
+memories/tests/learning_set.json measures all this on realistic messages (see LEARNING.md).
 
 Precision beats recall here: a wrong memory is worse than a missed one. So a statement counts only
 in the first person, in the present, asserted: questions, conditionals ("if I had a dog"), hedges
@@ -81,6 +89,10 @@ class _Clause:
     start: int  # its offset in the message
     lowercase: bool  # the human writes without capitals: a lowercase name may still be a name
     sentence_start: bool
+    # The clause may leave out its subject and still be about the human: it opens the sentence
+    # ("allergic to cats lol") or follows a clause of theirs ("live in Leeds but from Newcastle").
+    subject_free: bool = False
+    before: str = ""  # the message up to the clause, for "them" in "I'm terrified of them"
 
 
 _Build = Callable[[re.Match[str], _Clause], "_Draft | None"]
@@ -110,6 +122,46 @@ _ES_LEAD = (
     r"|sí|y|pero)[\s,]+)*"
 )
 
+# What may open a clause before a statement that leaves out "I" ("ugh night shift again",
+# "lol allergic to cats", "bref, fan de jazz").
+_LEAD_EN = (
+    r"^(?:(?:ugh+|omg|ok|okay|so+|well|honestly|lol|haha+|yeah|yep|also|btw|tbh|and|but|oh|hey"
+    r"|hi|plus|nah|anyway|still|welp|fun\s+fact|update)[\s,!.:]+)*"
+)
+_LEAD_FR = (
+    r"^(?:(?:bon|bref|mdr|ptdr|ah|oh|et|mais|sinon|perso|franchement|du\s+coup|bah|ben|enfin"
+    r"|alors|ouais|oui|moi|bah|genre)[\s,!.:]+)*"
+)
+# "I'm" said or left out: the empty group `bare` marks the second, which counts only in a clause
+# that may leave out its subject (see _Clause.subject_free).
+_I_AM_OR_BARE = rf"(?:{_I_AM}\s+|{_LEAD_EN}(?P<bare>))"
+_I_OR_BARE = rf"(?:\bI\s+|{_LEAD_EN}(?P<bare>))"
+_JE_SUIS = r"(?:\bje\s+|\bj['’]\s*)suis"
+_FIRST_PERSON_START = re.compile(
+    r"^\W*(?:(?:so|and|but|ok|well|lol|et|mais|bon)\s+)*(?:I|I['’]m|I['’]ve|I['’]d|im|ive|we"
+    r"|we['’]re|we['’]ve|je|j['’]|moi|on|nous)(?!\w)",
+    re.IGNORECASE,
+)
+_OTHER_SUBJECT_START = re.compile(
+    r"^\W*(?:(?:so|and|but|ok|well|lol|et|mais|bon)\s+)*(?:he|she|they|it|his|her|their|my|our"
+    r"|your|you|u|this|that|there|everyone|someone|people|il|elle|ils|elles|mon|ma|mes|ton|ta|tes"
+    r"|son|sa|ses|tu|t['’]|c['’]|ça|ce|les|le|la)(?!\w)",
+    re.IGNORECASE,
+)
+# "Sarah is...", "Marie a ...": a name as the subject (capitalised, so case-sensitive).
+_NAMED_SUBJECT_START = re.compile(
+    r"^\W*(?!(?:And|But|So|Et|Mais)\b)[A-Z][\w-]+(?:['’]s)?\s+"
+    r"(?:is|was|has|had|says|said|thinks|est|a|dit)\b"
+)
+
+
+def _other_subject(clause: str) -> bool:
+    """The clause opens on someone other than the human."""
+    if _FIRST_PERSON_START.search(clause):
+        return False
+    return bool(_OTHER_SUBJECT_START.search(clause) or _NAMED_SUBJECT_START.search(clause))
+
+
 # Words before a statement that make it something other than a plain assertion.
 _HEDGE = re.compile(
     r"\b(?:not|never|no|if|whether|would|wish|hope|maybe|perhaps|might|could|should|think"
@@ -123,10 +175,12 @@ _HEDGE = re.compile(
 _QUESTION_START = re.compile(
     r"^\W*(?:do|does|did|is|are|am|was|were|can|could|would|will|should|shall|have|has|had"
     r"|what|what['’]s|whats|where|where['’]s|when|who|who['’]s|whom|whose|why|how|which"
-    r"|isn['’]t|aren['’]t|don['’]t|doesn['’]t|didn['’]t|won['’]t|can['’]t"
+    # A negative opens a question only with its subject: "can't you sleep", not "can't eat nuts".
+    r"|(?:isn['’]t|aren['’]t|don['’]t|doesn['’]t|didn['’]t|won['’]t|can['’]t)"
+    r"(?=\s+(?:you|u|i|we|he|she|they|it|that|this|there)\b)"
     r"|est-ce|qu['’]est|où|quand|comment|pourquoi|quel|quelle|quels|quelles|qui|quoi|combien"
     r"|qué|dónde|donde|cuándo|cómo|por\s+qué|quién|cuál|cuánto|sabes|te\s+acuerdas|recuerdas"
-    r"|tienes|eres)\b",
+    r"|tienes|eres)\b(?!['’])",
     re.IGNORECASE,
 )
 _CONDITIONAL_START = re.compile(
@@ -143,7 +197,8 @@ _SENTENCE_END = re.compile(
 _CLAUSE_BREAK = re.compile(
     r"\s*(?:,(?!\d)|;|:(?!\d))\s*"
     r"|\s+(?:and|but|because|cause|since|though|although|while|whereas|then|et|mais"
-    r"|parce\s+que|parce\s+qu['’]|puisque|donc|puis|pero|porque|aunque|y|luego)\s+",
+    r"|parce\s+que|parce\s+qu['’]|puisque|donc|puis|pero|porque|aunque|y|luego)\s+"
+    r"|\s+or\s+(?=(?:else|I|I['’]m|I['’]ll|we)\b)",
     re.IGNORECASE,
 )
 # Phrases whose "and" is not a break between two statements.
@@ -160,7 +215,8 @@ _PROTECTED = re.compile(
 _TRAILING_FILLERS = _phrases(
     """so much, very much, a lot, lots, too, as well, now, nowadays, these days,
     right now, at the moment, currently, lol, haha, hahaha, lmao, btw, honestly, actually,
-    really, tbh, though, already, originally, ok, okay, you know, obviously, of course,
+    really, tbh, ngl, rn, though, already, originally, ok, okay, you know, obviously, of course,
+    lately, recently, these days, a lot lately, all the time, minimum, hein,
     beaucoup, aussi, maintenant,
     vraiment, trop, énormément, tellement, en ce moment, actuellement, mdr, mucho, muchísimo,
     también, tambien, ahora, ahora mismo, actualmente, jaja, jajaja, la verdad, de verdad"""
@@ -237,7 +293,7 @@ _JOBS_EN = frozenset(
     composer producer director filmmaker poet novelist blogger influencer marketer recruiter
     pharmacist optician radiographer sonographer dietitian nutritionist physiotherapist
     physio optometrist surveyor contractor landscaper florist jeweler jeweller tattooist
-    electrician firefighter sailor fisherman miner""".split()
+    electrician firefighter sailor fisherman miner dev devops paramedic""".split()
 )
 _JOBS_FR = frozenset(
     """professeur professeure prof enseignant enseignante instituteur institutrice infirmier
@@ -251,7 +307,7 @@ _JOBS_FR = frozenset(
     chanteuse consultant consultante retraité retraitée kiné kinésithérapeute sage-femme
     aide-soignant aide-soignante postier postière facteur factrice menuisier jardinier
     jardinière fleuriste libraire bibliothécaire avocat notaire juge banquier banquière
-    éducateur éducatrice animateur animatrice nounou""".split()
+    éducateur éducatrice animateur animatrice nounou dev""".split()
 )
 _JOBS_ES = frozenset(
     """profesor profesora maestro maestra enfermero enfermera médico médica doctor doctora
@@ -285,13 +341,14 @@ _WORKPLACES_EN = frozenset(
     startup start-up company firm hotel bar pub library university college museum farm clinic
     pharmacy garage lab laboratory airport nonprofit charity agency warehouse kindergarten
     daycare nursery newspaper studio gym salon bookshop bookstore zoo theater theatre cinema
-    church council ministry embassy bakery butcher's hairdresser's prison court""".split()
+    church council ministry embassy bakery butcher's hairdresser's prison court shelter
+    hospice""".split()
 )
 _WORKPLACES_FR = frozenset(
     """hôpital hopital école ecole banque restaurant boulangerie café magasin supermarché usine
     bureau entreprise startup start-up hôtel hotel bar bibliothèque université musée ferme
     clinique pharmacie garage labo laboratoire aéroport association agence crèche lycée collège
-    mairie librairie cinéma théâtre poste""".split()
+    mairie librairie cinéma théâtre poste resto refuge""".split()
 )
 _WORKPLACES_ES = frozenset(
     """hospital escuela colegio banco restaurante panadería panaderia cafetería cafeteria tienda
@@ -352,13 +409,14 @@ _SPECIES_EN = (
     " bunny hamster gerbil ferret chinchilla rat fish goldfish betta turtle tortoise snake lizard"
     " gecko iguana horse pony pig goat hedgehog axolotl tarantula frog retriever labrador"
     " poodle beagle husky terrier bulldog chihuahua dachshund spaniel collie pug corgi"
-    " schnauzer rottweiler greyhound whippet siamese sphynx ragdoll"
+    " schnauzer rottweiler greyhound whippet siamese sphynx ragdoll tabby mutt hen chicken"
 ).split() + ["guinea pig", "german shepherd", "maine coon"]
 # French and Spanish species with their article, for "A un chien..." / "Tiene una gata...".
 _SPECIES_FR = _pairs(
     """chien=un, chienne=une, chiot=un, chat=un, chatte=une, chaton=un, perroquet=un, oiseau=un,
     lapin=un, lapine=une, hamster=un, cochon d'inde=un, poisson rouge=un, poisson=un,
-    tortue=une, serpent=un, cheval=un, jument=une, furet=un, perruche=une, rat=un, hérisson=un"""
+    tortue=une, serpent=un, cheval=un, jument=une, furet=un, perruche=une, rat=un, hérisson=un,
+    poule=une, chèvre=une"""
 )
 _SPECIES_ES = _pairs(
     """perro=un, perra=una, perrito=un, perrita=una, gato=un, gata=una, gatito=un, gatita=una,
@@ -422,10 +480,17 @@ _DATE_ES = (
 # --- small helpers --------------------------------------------------------------------------------
 
 
+# Words after which an object has ended: "penicillin so please remind me", "cats lol which".
+_OBJECT_END = re.compile(
+    r"\s+(?:so|which|since|cuz|coz|cos|lol|lmao|haha\w*|mdr|ptdr|tbh|ngl|btw)\b.*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
 def _clean(obj: str) -> str:
     """The object without trailing fillers, emoticons and punctuation."""
     previous = None
-    obj = obj.strip()
+    obj = _OBJECT_END.sub("", obj.strip())
     while previous != obj:
         previous = obj
         obj = _EMOTICON_TAIL.sub("", obj)
@@ -546,15 +611,36 @@ def _job(obj: str, jobs: frozenset[str]) -> str | None:
     rest = tokens[head + 1 :]
     if rest and rest[0].lower() in _COMPLEMENT_PREPS:
         complement: list[str] = []
-        for token in rest[1:6]:
+        for token in rest[1:9]:
             if token.lower() in _CUTS or any(c.isdigit() for c in token):
                 break
             complement.append(token)
+            if re.search(r"[,;:!?]$", token):
+                break
+        complement = _whole_places(complement, rest[1 + len(complement) :])
         if complement:
             kept += [rest[0], *complement]
     elif rest and rest[0].lower() not in _CUTS:
         return None  # "a teacher type", "a nurse shark"
     return _clean(" ".join(kept))
+
+
+def _whole_places(kept: list[str], after: list[str]) -> list[str]:
+    """`kept` words of a complement, ending neither inside a place name ("à Saint-Étienne",
+    "in New York City") nor on a dangling preposition or article ("dans un lycée à")."""
+    if kept and not re.search(r"[,;:!?.]$", kept[-1]):
+        tail_start = len(kept)
+        while tail_start and _is_capitalised(kept[tail_start - 1]):
+            tail_start -= 1
+        if tail_start < len(kept) or kept[-1].lower() in _COMPLEMENT_PREPS | _PLACE_CONNECTORS:
+            place = _place(" ".join(kept[tail_start:] + after), max_words=6)
+            if place:
+                kept = kept[:tail_start] + place.split()
+    while kept and re.sub(r"[^\w'’]", "", kept[-1]).lower() in (
+        _COMPLEMENT_PREPS | _PLACE_CONNECTORS | {"un", "une", "a", "an", "the", "l'", "l’"}
+    ):
+        kept = kept[:-1]
+    return kept
 
 
 def _free_job(obj: str) -> str:
@@ -572,13 +658,13 @@ def _workplace(obj: str, nouns: frozenset[str]) -> str | None:
     place = _place(obj)
     if place:
         return place
-    match = re.match(
-        r"(?:the|a|an|le|la|l['’]|un|une|el|los|las|una|un)\s*((?:[\w'’-]+\s+){0,2}?[\w'’-]+)",
-        obj,
-        re.IGNORECASE,
-    )
-    if match and match.group(1).split()[-1].lower() in nouns:
-        return obj[: match.end()]
+    article = re.match(r"(?:(?:the|an|a|une|un|le|la|el|los|las|una)\s+|l['’]\s*)", obj, re.I)
+    if article is None:
+        return None
+    words = re.findall(r"\S+", obj[article.end() :])
+    for n in range(1, min(3, len(words)) + 1):
+        if words[n - 1].lower().rstrip(".,!") in nouns:
+            return _clean(article.group() + " ".join(words[:n]))
     return None
 
 
@@ -609,6 +695,28 @@ def _lower_start(obj: str, clause: _Clause, m: re.Match[str]) -> str:
     if clause.sentence_start and m.start() == 0 and obj[:1].isupper() and obj[1:2].islower():
         return obj[:1].lower() + obj[1:]
     return obj
+
+
+# "Them" in "spiders everywhere. I'm terrified of them": the last plural noun said before.
+_PRONOUN_OBJECTS = frozenset({"them", "those", "les"})
+_NOT_ANTECEDENTS = frozenset(
+    """is was has does yes always us its his hers ours yours theirs years days times things guys
+    lots plus less unless thanks this perhaps sometimes hours weeks months minutes seconds
+    friends parents kids pets""".split()
+)
+
+
+def _antecedent(obj: str, clause: _Clause) -> str:
+    """`obj`, or what "them" stands for when the message named it just before."""
+    words = obj.split()
+    if not words or words[0].lower() not in _PRONOUN_OBJECTS:
+        return obj
+    candidates = [
+        w
+        for w in re.findall(r"\b[^\W\d_][\w'’-]{2,}s\b", clause.before.lower())
+        if w not in _NOT_ANTECEDENTS and not w.endswith(("'s", "’s", "ss", "us"))
+    ]
+    return " ".join([candidates[-1], *words[1:]]) if candidates else obj
 
 
 # --- rules ----------------------------------------------------------------------------------------
@@ -647,7 +755,7 @@ def _dont_like(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 
 @_rule(
-    rf"\bI\s+{_ADV}(?P<verb>hate|dislike|detest|loathe|can{_A}t\s+stand|cannot\s+stand)"
+    rf"{_I_OR_BARE}{_ADV}(?P<verb>hate|dislike|detest|loathe|can{_A}t\s+stand|cannot\s+stand)"
     r"\s+(?P<obj>.+)"
 )
 def _hate(m: re.Match[str], clause: _Clause) -> _Draft | None:
@@ -701,18 +809,21 @@ def _odio(m: re.Match[str], clause: _Clause) -> _Draft | None:
 _LIKE_EN = {"love": "Loves", "like": "Likes", "adore": "Adores", "enjoy": "Enjoys"}
 
 
-@_rule(rf"\bI\s+{_ADV}(?P<verb>love|like|adore|enjoy)\s+(?P<obj>.+)")
+@_rule(
+    rf"(?:\bI\s+{_ADV}(?P<verb>love|like|adore|enjoy)|{_LEAD_EN}(?P<bare>)(?P<verb2>love|adore))\s+(?P<obj>.+)"
+)
 def _like(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    obj = _clean(m.group("obj"))
+    obj = _clean(_antecedent(m.group("obj"), clause))
     if not _acceptable_object(obj):
         return None
-    verb = _LIKE_EN[m.group("verb").lower()]
+    verb = _LIKE_EN[(m.group("verb") or m.group("verb2")).lower()]
     return _Draft(f"{verb} {obj}", "preference", 3, f"like:{_thing(obj)}")
 
 
 @_rule(
-    rf"{_I_AM}\s+{_ADV}(?:(?:a|an)\s+(?:(?:big|huge|great|massive)\s+)?fan\s+of"
-    r"|(?P<into>into)|(?P<passion>passionate\s+about))\s+(?P<obj>.+)"
+    rf"{_I_AM_OR_BARE}{_ADV}(?:(?:(?:a|an)\s+)?(?:(?:big|huge|great|massive)\s+)?fan\s+of"
+    r"|(?P<into>into)|(?P<passion>passionate\s+about|obsessed\s+with|addicted\s+to))"
+    r"\s+(?P<obj>.+)"
 )
 def _fan_of(m: re.Match[str], clause: _Clause) -> _Draft | None:
     obj = _clean(m.group("obj"))
@@ -721,7 +832,7 @@ def _fan_of(m: re.Match[str], clause: _Clause) -> _Draft | None:
     if m.group("into"):
         text = f"Is into {obj}"
     elif m.group("passion"):
-        text = f"Is passionate about {obj}"
+        text = f"Is {_squash(m.group('passion'))} {obj}"
     else:
         text = f"Is a fan of {obj}"
     return _Draft(text, "preference", 3, f"like:{_thing(obj)}")
@@ -755,7 +866,7 @@ def _jaime(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 
 @_rule(
-    r"\bje\s+suis\s+(?:(?:très|trop|vraiment)\s+)?(?P<what>fan|passionnée?)\s+"
+    r"(?:\bje\s+|\bj['’]\s*)suis\s+(?:(?:très|trop|vraiment)\s+)?(?P<what>fan|passionnée?)\s+"
     r"(?P<prep>de\s+la|de\s+l['’]|des|du|de|d['’])\s*(?P<obj>.+)"
 )
 def _fan_fr(m: re.Match[str], clause: _Clause) -> _Draft | None:
@@ -792,11 +903,11 @@ def _amo(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 
 @_rule(
-    rf"{_I_AM}\s+{_ADV}(?P<adj>scared|afraid|frightened|terrified|petrified)\s+(?:of|by)"
+    rf"{_I_AM_OR_BARE}{_ADV}(?P<adj>scared|afraid|frightened|terrified|petrified)\s+(?:of|by)"
     r"\s+(?P<obj>.+)"
 )
 def _afraid(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    obj = _clean(m.group("obj"))
+    obj = _clean(_antecedent(m.group("obj"), clause))
     if not _acceptable_object(obj):
         return None
     return _Draft(f"Is {m.group('adj').lower()} of {obj}", "health", 4, None)
@@ -822,7 +933,8 @@ def _scares_me(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 
 @_rule(
-    r"\bj['’]ai\s+(?:(?:très|trop|vraiment|tellement|super|grave)\s+)?peur\s+"
+    r"\bj['’]ai\s+(?:(?:très|trop|vraiment|tellement|super|grave)\s+)?"
+    r"(?P<what>peur|une\s+peur\s+bleue|la\s+trouille|la\s+frousse|la\s+phobie|horreur)\s+"
     r"(?P<prep>des|du|de\s+la|de\s+l['’]|de|d['’])\s*(?P<obj>.+)"
 )
 def _peur(m: re.Match[str], clause: _Clause) -> _Draft | None:
@@ -831,7 +943,7 @@ def _peur(m: re.Match[str], clause: _Clause) -> _Draft | None:
         return None
     prep = re.sub(r"\s+", " ", m.group("prep").lower())
     joiner = "" if prep.endswith(("'", "’")) else " "
-    return _Draft(f"A peur {prep}{joiner}{obj}", "health", 4, None)
+    return _Draft(f"A {_squash(m.group('what'))} {prep}{joiner}{obj}", "health", 4, None)
 
 
 @_rule(
@@ -859,7 +971,7 @@ _CONDITIONS_EN = (
 
 
 @_rule(
-    rf"{_I_AM}\s+{_ADV}(?:allergic)\s+to\s+(?P<obj>.+)"
+    rf"{_I_AM_OR_BARE}{_ADV}(?:allergic)\s+to\s+(?P<obj>.+)"
     rf"|{_I_HAVE}\s+an?\s+(?:(?:severe|bad|serious|mild)\s+)?"
     r"(?:(?P<obj2>[\w-]+(?:\s+[\w-]+)?)\s+allergy|allergy\s+to\s+(?P<obj3>.+))$"
 )
@@ -880,7 +992,7 @@ def _condition(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 
 @_rule(
-    rf"{_I_AM}\s+(?:(?:a|an|strictly|fully|completely|also)\s+)*"
+    rf"{_I_AM_OR_BARE}(?:(?:a|an|strictly|fully|completely|also)\s+)*"
     r"(?P<what>vegetarian|vegan|pescatarian|lactose[\s-]+intolerant|gluten[\s-]+intolerant"
     r"|celiac|coeliac|diabetic|epileptic|asthmatic)\b"
 )
@@ -892,7 +1004,7 @@ def _diet_en(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 
 @_rule(
-    r"\bje\s+suis\s+(?:(?:très|vraiment)\s+)?allergique\s+"
+    r"(?:\bje\s+|\bj['’]\s*)suis\s+(?:(?:très|vraiment)\s+)?allergique\s+"
     r"(?P<prep>aux|au|à\s+la|à\s+l['’]|à|a)\s*(?P<obj>.+)"
     r"|\bj['’]ai\s+une\s+allergie\s+(?P<prep2>aux|au|à\s+la|à\s+l['’]|à|a)\s*(?P<obj2>.+)"
 )
@@ -908,7 +1020,7 @@ def _allergique(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 
 @_rule(
-    r"\bje\s+suis\s+(?P<what>végétarienne?|vegetarienne?|végétalienne?|vegan|végane?|vegane?"
+    r"(?:\bje\s+|\bj['’]\s*)suis\s+(?P<what>végétarienne?|vegetarienne?|végétalienne?|vegan|végane?|vegane?"
     r"|diabétique|cœliaque|coeliaque|asthmatique|épileptique|intolérante?\s+au\s+(?:lactose|gluten))"
     r"(?!\w)"
     r"|\bj['’]ai\s+(?P<has>de\s+l['’]asthme|du\s+diabète|de\s+l['’]épilepsie)"
@@ -955,6 +1067,380 @@ def _diet_es(m: re.Match[str], clause: _Clause) -> _Draft | None:
     if what.startswith("veg"):
         return _Draft(f"Es {what}", "preference", 4, "diet")
     return _Draft(f"Es {what}", "health", 4, None)
+
+
+# Needs, negations and habits, often said without "I" ("can't have caffeine after 2pm").
+
+_NOT_FOODS = frozenset(
+    """a an any anything anymore after before at in on until much more enough too that this it
+    them right now today tonight for with like properly another one all everything so
+    anymore""".split()
+)
+
+
+@_rule(
+    rf"{_I_OR_BARE}{_ADV}(?P<neg>can{_A}?t|cannot|can\s+not|don{_A}?t|do\s+not|never)\s+{_ADV}"
+    r"(?P<verb>eat|drink|have|digest|tolerate)\s+(?P<obj>.+)"
+)
+def _cant_eat(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    obj = _clean(m.group("obj"))
+    verb = m.group("verb").lower()
+    can = m.group("neg").lower().startswith("can")
+    if not _acceptable_object(obj, max_words=5) or _first_word(obj) in _NOT_FOODS:
+        return None
+    if verb in {"have", "digest", "tolerate"} and not can:
+        return None  # "I don't have a dog" is not a diet
+    if m.group("bare") is not None and not can:
+        return None  # "don't eat that" / "never eat yellow snow": advice, not a diet
+    if can:
+        return _Draft(f"Can't {verb} {obj}", "health", 5, None)
+    if m.group("neg").lower() == "never":
+        return _Draft(f"Never {verb}s {obj}", "preference", 4, None)
+    return _Draft(f"Doesn't {verb} {obj}", "preference", 4, None)
+
+
+@_rule(
+    rf"{_I_AM_OR_BARE}{_ADV}(?P<what>gluten|dairy|lactose|nut|sugar|meat|alcohol)[\s-]+free"
+    r"(?=\s*$|\s+(?:now|since|for|too|lol|not|by|because|so|and|but|btw|tbh)\b)"
+)
+def _free_of(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    return _Draft(f"Is {m.group('what').lower()}-free", "health", 4, None)
+
+
+@_rule(
+    rf"{_I_AM_OR_BARE}{_ADV}not\s+(?:(?P<fan>(?:a\s+)?(?:(?:big|huge|great)\s+)?fan\s+of)"
+    r"|(?:a|an)\s+(?P<person>morning|night|people|dog|cat|beach|party)\s+person\b)\s*(?P<obj>.*)"
+)
+def _not_a_fan(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    if m.group("person"):
+        return _Draft(f"Is not a {m.group('person').lower()} person", "preference", 3, None)
+    obj = _clean(m.group("obj"))
+    if not _acceptable_object(obj):
+        return None
+    return _Draft(f"Is not a fan of {obj}", "preference", 3, f"dislike:{_thing(obj)}")
+
+
+@_rule(
+    rf"\bI\s+{_ADV}need\s+(?:to\s+(?P<verb>sleep|eat|drink|run|walk)\s+)?(?P<obj>(?:at\s+least\s+)?"
+    r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?:hours?|cups?|coffees?|litres?"
+    r"|liters?|glasses|meals|km|miles)(?:\s+of\s+\w+)?(?:\s+(?:a|per|every)\s+\w+)?)"
+)
+def _need(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    verb = f"to {m.group('verb').lower()} " if m.group("verb") else ""
+    return _Draft(f"Needs {verb}{_clean(m.group('obj'))}", "routine", 3, None)
+
+
+# Hobbies and things being learned.
+
+_NOT_HOBBIES = frozenset(
+    """a an the my our your his her their to it this that these those work school uni college
+    crying laughing feeling thinking getting being having going trying with around along on
+    over again now today tonight""".split()
+)
+_FREQ_EN = (
+    r"(?:once|twice|three\s+times|four\s+times|\d+\s+times|\d+x)\s+(?:a|per)\s+(?:week|month|day)"
+    r"|every\s+(?:single\s+)?(?:day|morning|evening|night|week|weekend|monday|tuesday|wednesday"
+    r"|thursday|friday|saturday|sunday)|on\s+(?:weekends|mondays|tuesdays|wednesdays|thursdays"
+    r"|fridays|saturdays|sundays)|most\s+(?:days|mornings|evenings|weekends)"
+)
+_FREQ_FR = (
+    r"\d+\s+fois\s+par\s+(?:semaine|mois|jour)|tous\s+les\s+(?:jours|matins|soirs|week-ends"
+    r"|lundis|mardis|mercredis|jeudis|vendredis|samedis|dimanches)|chaque\s+(?:jour|matin|soir"
+    r"|semaine|week-end|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)"
+    r"|le\s+(?:lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|week-end)(?:\s+(?:soir|matin))?"
+)
+# Where a hobby's object ends: "l'escalade le mardi soir avec des collègues".
+_HOBBY_END = re.compile(
+    rf"\s+(?:{_FREQ_EN}|{_FREQ_FR}|avec|depuis|devant|pendant|with|since|for|le\s+soir|le\s+matin"
+    r"|the\s+whole|all\s+(?:day|night|weekend)|a\s+lot)\b.*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _hobby(obj: str, max_words: int = 6) -> str | None:
+    obj = _clean(_HOBBY_END.sub("", _clean(obj)))
+    if not _acceptable_object(obj, max_words) or _first_word(obj) in _NOT_HOBBIES - {"the"}:
+        return None
+    return obj
+
+
+@_rule(
+    rf"(?:{_I_AM}\s+|\bI(?:{_A}ve|\s+have)\s+been\s+|\bI\s+{_ADV}(?:started|began)\s+"
+    rf"|{_LEAD_EN}(?P<bare>)(?:been\s+)?){_ADV}learning\s+(?P<obj>.+)"
+)
+def _learning(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    said = m.group("obj")
+    to = re.match(r"(?:how\s+)?to\s+", said, re.IGNORECASE)
+    obj = _hobby(said[to.end() :] if to else said)
+    if obj is None or _first_word(obj) in {"a", "that", "how", "so", "lots"}:
+        return None
+    obj = f"{to.group()}{obj}" if to else obj
+    return _Draft(f"Is learning {obj}", "preference", 3, f"learning:{_thing(obj)}"[:_SLOT_MAX])
+
+
+@_rule(
+    rf"(?:\bI(?:{_A}ve|\s+have)?\s+{_ADV}(?P<took>taken|took)\s+up"
+    rf"|{_I_OR_BARE}{_ADV}(?P<started>started|began|picked\s+up))\s+(?P<obj>.+)"
+)
+def _taken_up(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    obj = _hobby(m.group("obj"), max_words=4)
+    if obj is None or _first_word(obj) in _NOT_HOBBIES:
+        return None
+    lead = "Has taken up" if m.group("took") else "Started"
+    return _Draft(f"{lead} {obj}", "preference", 3, f"hobby:{_thing(obj)}"[:_SLOT_MAX])
+
+
+@_rule(
+    rf"(?:\bI(?:{_A}ve\s+been|\s+have\s+been|{_A}m|\s+am)?\s+|{_LEAD_EN}(?P<bare>)(?:been\s+)?)"
+    rf"{_ADV}(?:play|playing)\s+(?P<obj>.+)"
+)
+def _play(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    obj = _hobby(m.group("obj"))
+    if obj is None or _first_word(obj) in {"it", "with", "around", "dead", "nice", "fair"}:
+        return None
+    return _Draft(f"Plays {obj}", "preference", 3, f"hobby:{_thing(obj)}"[:_SLOT_MAX])
+
+
+@_rule(
+    rf"(?:\bI(?:{_A}ve|\s+have)?\s+(?:been\s+)?|{_LEAD_EN}(?P<bare>)(?:been\s+)?){_ADV}"
+    rf"(?P<act>[^\W\d_]+ing)\b(?P<rest>(?:\s+[\w'’-]+){{0,4}}?)\s+(?P<freq>{_FREQ_EN})"
+)
+def _habit(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    act = m.group("act").lower()
+    if act in _NOT_HOBBIES | {"doing", "saying", "seeing", "waiting", "wondering", "working"}:
+        return None
+    if _ABOUT_THE_CAT.search(m.group("rest")):
+        return None
+    text = f"{act}{m.group('rest')} {_squash(m.group('freq'))}"
+    return _Draft(_cap(text), "routine", 3, f"habit:{act}")
+
+
+@_rule(rf"\bI\s+{_ADV}go\s+(?P<obj>to\s+.+?|[^\W\d_]+ing(?:\s+\S+)?)\s+(?P<freq>{_FREQ_EN})")
+def _go_habit(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    if _ABOUT_THE_CAT.search(m.group("obj")) or len(m.group("obj").split()) > 5:
+        return None
+    return _Draft(f"Goes {m.group('obj')} {_squash(m.group('freq'))}", "routine", 3, None)
+
+
+@_rule(rf"{_I_OR_BARE}{_ADV}volunteer(?:ing)?\s+(?P<prep>at|for|with)\s+(?P<obj>.+)")
+def _volunteer(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    where = _workplace(m.group("obj"), _WORKPLACES_EN)
+    if where is None:
+        return None
+    return _Draft(f"Volunteers {m.group('prep').lower()} {where}", "work", 3, None)
+
+
+@_rule(rf"{_I_AM_OR_BARE}{_ADV}training\s+for\s+(?:my|a|an|the)\s+(?P<obj>.+)")
+def _training(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    obj = _hobby(m.group("obj"))
+    if obj is None:
+        return None
+    return _Draft(f"Is training for a {obj}", "preference", 3, None)
+
+
+@_rule(
+    r"\bj['’]\s*apprends\s+(?P<obj>.+)"
+    r"|\bje\s+(?:suis\s+en\s+train\s+d['’]|viens\s+de\s+commencer\s+[àa]\s+)apprendre\s+(?P<obj2>.+)"
+)
+def _apprends(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    obj = _hobby(m.group("obj") or m.group("obj2"))
+    if obj is None:
+        return None
+    return _Draft(f"Apprend {obj}", "preference", 3, f"learning:{_thing(obj)}"[:_SLOT_MAX])
+
+
+_FR_DE = r"(?P<prep>du|de\s+la|de\s+l['’]|des|au|à\s+la|à\s+l['’]|aux|à)"
+
+
+@_rule(
+    rf"\bje\s+(?P<verb>fais|pratique|joue|me\s+suis\s+mise?|me\s+mets)\s+"
+    rf"(?:(?:beaucoup|pas\s+mal|souvent|régulièrement|aussi)\s+)?{_FR_DE}\s*(?P<obj>.+)"
+)
+def _fais_du(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    verb = _squash(m.group("verb"))
+    prep = _squash(m.group("prep"))
+    if verb == "fais" and not prep.startswith("d"):
+        return None  # "je fais au mieux"
+    if verb.startswith("me ") and prep.startswith("d"):
+        return None
+    obj = _hobby(m.group("obj"))
+    if obj is None or _first_word(obj) in {"bruit", "mal", "mieux", "fièvre", "peine", "ménage"}:
+        return None
+    lead = {"fais": "Fait", "pratique": "Pratique", "joue": "Joue", "me mets": "Se met"}.get(
+        verb, "S'est mis" + ("e" if verb.endswith("e") else "")
+    )
+    joiner = "" if prep.endswith(("'", "’")) else " "
+    return _Draft(f"{lead} {prep}{joiner}{obj}", "preference", 3, f"hobby:{_thing(obj)}")
+
+
+@_rule(rf"\bje\s+vais\s+(?P<obj>(?:à|au|aux|chez)\s+.+?)\s+(?P<freq>{_FREQ_FR})")
+def _vais_habit(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    if _ABOUT_THE_CAT.search(m.group("obj")) or len(m.group("obj").split()) > 5:
+        return None
+    return _Draft(f"Va {m.group('obj')} {_squash(m.group('freq'))}", "routine", 3, None)
+
+
+# French idioms.
+
+
+@_rule(r"\bje\s+(?P<verb>kiffe|kif)\s+(?:(?:trop|grave|vraiment|bien)\s+)*(?P<obj>.+)")
+def _kiffe(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    obj = _clean(m.group("obj"))
+    if not _acceptable_object(obj):
+        return None
+    return _Draft(f"Kiffe {obj}", "preference", 3, f"like:{_thing(obj)}")
+
+
+@_rule(
+    rf"{_JE_SUIS}\s+(?:(?:trop|grave|complètement|totalement|vraiment)\s+)?"
+    r"(?P<what>accro|addict|dingue|fana)\s+"
+    r"(?P<prep>aux|au|à\s+la|à\s+l['’]|à|de\s+la|de\s+l['’]|du|des|de|d['’])\s*(?P<obj>.+)"
+)
+def _accro(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    obj = _clean(m.group("obj"))
+    if not _acceptable_object(obj):
+        return None
+    prep = _squash(m.group("prep"))
+    joiner = "" if prep.endswith(("'", "’")) else " "
+    return _Draft(f"Est {m.group('what').lower()} {prep}{joiner}{obj}", "preference", 3, None)
+
+
+@_rule(
+    rf"{_JE_SUIS}\s+(?P<neg>pas\s+)?(?:(?:trop|vraiment|du\s+tout)\s+)?(?P<when>du\s+(?:matin|soir))\b"
+)
+def _du_matin(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    lead = "N'est pas" if m.group("neg") else "Est"
+    return _Draft(f"{lead} {_squash(m.group('when'))}", "preference", 3, "chronotype")
+
+
+_WORK_WORDS = frozenset("taf boulot travail job chef patron patronne collègues boss".split())
+
+
+@_rule(
+    r"\b(?:j['’]|je\s+n['’])en\s+peux\s+plus\s+(?P<prep>de\s+la|de\s+l['’]|du|des|de|d['’])\s*(?P<obj>.+)"
+)
+def _en_peux_plus(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    obj = _clean(m.group("obj"))
+    if not _acceptable_object(obj) and not re.match(r"(?:mon|ma|mes)\s", obj, re.IGNORECASE):
+        return None
+    obj = re.sub(r"^(mon|ma|mes)\b", lambda w: "s" + w.group(1)[1:], obj, flags=re.IGNORECASE)
+    prep = _squash(m.group("prep"))
+    joiner = "" if prep.endswith(("'", "’")) else " "
+    category = "work" if set(_squash(obj).split()) & _WORK_WORDS else "preference"
+    return _Draft(f"N'en peut plus {prep}{joiner}{obj}", category, 3, None)
+
+
+@_rule(
+    r"\bje\s+(?:ne\s+|n['’])?(?P<verb>peux|mange|bois|supporte)\s+(?P<neg>pas|plus|jamais)\s+"
+    r"(?:(?P<inf>manger|boire)\s+)?(?P<prep>de|d['’])\s*(?P<obj>.+)"
+    r"|^(?P<obj2>(?:les|le|la|l['’])\s*[^\W\d_][\w'’-]*)\s*,?\s+j['’]en\s+(?P<verb2>mange|bois)"
+    r"\s+(?P<neg2>pas|plus|jamais)\b"
+)
+def _mange_pas(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    if m.group("obj2"):
+        obj = _ARTICLES.sub("", m.group("obj2"))
+        neg = m.group("neg2").lower()
+        return _Draft(f"Ne {m.group('verb2').lower()} {neg} de {obj}", "preference", 4, None)
+    verb = m.group("verb").lower()
+    if (verb == "peux") != bool(m.group("inf")):
+        return None
+    obj = _clean(m.group("obj"))
+    if not _acceptable_object(obj, max_words=4):
+        return None
+    prep = m.group("prep").lower()
+    joiner = "" if prep.endswith(("'", "’")) else " "
+    if verb == "peux":
+        neg = m.group("neg").lower()
+        return _Draft(
+            f"Ne peut {neg} {m.group('inf').lower()} {prep}{joiner}{obj}", "health", 5, None
+        )
+    if verb == "supporte":
+        return None
+    return _Draft(f"Ne {verb} {m.group('neg').lower()} {prep}{joiner}{obj}", "preference", 4, None)
+
+
+# Work said without "I": "night shift again at the hospital", "nurse at st mary's".
+
+
+@_rule(
+    rf"{_LEAD_EN}(?P<bare>)(?:(?:I{_A}m|I\s+am|I\s+work|I\s+do)\s+)?(?:on\s+)?(?:another\s+|a\s+)?"
+    r"(?P<kind>night|day|late|early|double|morning|evening|graveyard)\s+shifts?"
+    r"(?:\s+(?:again|tonight|today|this\s+week))*\s+(?:at|in)\s+(?P<obj>.+)"
+)
+def _shift(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    where = _workplace(m.group("obj"), _WORKPLACES_EN)
+    if where is None:
+        return None
+    return _Draft(f"Works {m.group('kind').lower()} shifts at {where}", "work", 3, "workplace")
+
+
+@_rule(
+    rf"(?:{_I_AM}\s+{_ADV}|\bI\s+{_ADV}|{_LEAD_EN}(?P<bare>)){_ADV}(?:working|work)\s+from\s+home"
+)
+def _from_home(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    return _Draft("Works from home", "work", 3, None)
+
+
+@_rule(rf"{_LEAD_EN}(?P<bare>)(?P<art>(?:a|an)\s+)?(?P<obj>[^\W\d_].*\s(?:at|in|for)\s.+)")
+def _bare_job(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    if not clause.sentence_start:
+        return None
+    job = _job(m.group("obj"), _JOBS_EN)
+    if job is None or len(job.split()) != len(_clean(m.group("obj")).split()):
+        return None  # only a clause that is nothing but a job: "nurse at st mary's"
+    if len(job.split()) > 5 or re.search(r"\b(?:said|says|told|is|was|has|had|I|me)\b", job, re.I):
+        return None  # "nurse at the hospital said I'm fine": someone else
+    return _Draft(f"Is {'an' if job[0] in 'aeiou' else 'a'} {job}", "work", 4, "job")
+
+
+@_rule(
+    rf"{_I_AM_OR_BARE}{_ADV}(?:doing|studying\s+for)\s+(?:a|an|my)\s+(?P<what>phd|ph\.d\.?"
+    r"|masters?|master['’]s|degree|bachelor['’]?s?|mba|doctorate)\s+in\s+(?P<obj>.+)"
+)
+def _degree(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    obj = _free_job(m.group("obj"))
+    words = obj.split()
+    if not words or len(words) > 8 or _ABOUT_THE_CAT.search(obj):
+        return None
+    what = m.group("what")
+    what = "PhD" if what.lower().startswith("ph") else what.lower()
+    return _Draft(f"Is doing a {what} in {obj}", "work", 4, "job")
+
+
+# Places said without "I".
+
+
+@_rule(
+    rf"{_LEAD_EN}(?P<bare>){_ADV}(?P<verb>live|living|based|originally\s+from|from)\s+"
+    r"(?:in\s+)?(?P<obj>.+)"
+)
+def _bare_place(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    verb = _squash(m.group("verb"))
+    if verb in {"live", "living", "based"} and not re.match(
+        r"\S+\s+in\s", m.group(0)[m.start("verb") - m.start() :]
+    ):
+        return None
+    place = _place(m.group("obj"))
+    if place is None:
+        return None
+    if verb.endswith("from"):
+        return _Draft(f"Is from {place}", "place", 3, "hometown")
+    return _Draft(f"Lives in {place}", "place", 4, "home")
+
+
+@_rule(
+    rf"\b(?:I|we)\s+{_ADV}(?:bought|got)\s+(?:a|an|our|my)\s+(?:(?:new|first|little)\s+)?"
+    r"(?:house|flat|apartment|home|place|condo)\s+in\s+(?P<obj>.+)"
+    r"|\b(?:on|nous)\s+(?:habite|habitons|vit|vivons)\s+(?P<prep>à|a|en|au|aux)\s+(?P<obj2>.+)"
+)
+def _bought_home(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    place = _place(m.group("obj") or m.group("obj2"))
+    if place is None:
+        return None
+    if m.group("obj2"):
+        prep = "à" if m.group("prep").lower() == "a" else m.group("prep").lower()
+        return _Draft(f"Habite {prep} {place}", "place", 4, "home")
+    return _Draft(f"Bought a home in {place}", "place", 4, "home")
 
 
 # Birthday.
@@ -1045,11 +1531,15 @@ def _status_en(m: re.Match[str], clause: _Clause) -> _Draft | None:
     return _Draft("Is " + _squash(m.group("what")), "work", 4, "job")
 
 
-@_rule(rf"\bI\s+{_ADV}work\s+(?P<prep>at|for)\s+(?P<obj>.+)")
+@_rule(
+    rf"{_I_OR_BARE}{_ADV}work(?:ing)?\s+(?:(?:nights|days|weekends|evenings|mornings"
+    r"|part[\s-]time|full[\s-]time|shifts)\s+)?(?P<prep>at|for)\s+(?P<obj>.+)"
+)
 def _work_at(m: re.Match[str], clause: _Clause) -> _Draft | None:
     where = _workplace(m.group("obj"), _WORKPLACES_EN)
     if where is None or _ABOUT_THE_CAT.search(where):
         return None
+    where = _antecedent(where, clause)
     return _Draft(f"Works {m.group('prep').lower()} {where}", "work", 3, "workplace")
 
 
@@ -1073,7 +1563,7 @@ def _travaille_comme(m: re.Match[str], clause: _Clause) -> _Draft | None:
     return _Draft(f"Travaille comme {obj}", "work", 4, "job")
 
 
-@_rule(r"\bje\s+suis\s+(?:(?P<art>une?)\s+)?(?P<obj>.+)")
+@_rule(r"(?:\bje\s+|\bj['’]\s*)suis\s+(?:(?P<art>une?)\s+)?(?P<obj>.+)")
 def _je_suis_job(m: re.Match[str], clause: _Clause) -> _Draft | None:
     job = _job(m.group("obj"), _JOBS_FR)
     if job is None:
@@ -1082,7 +1572,9 @@ def _je_suis_job(m: re.Match[str], clause: _Clause) -> _Draft | None:
     return _Draft(f"Est {art}{job}", "work", 4, "job")
 
 
-@_rule(r"\bje\s+suis\s+(?:maintenant\s+)?(?P<what>à\s+la\s+retraite|au\s+chômage|au\s+chomage)")
+@_rule(
+    r"(?:\bje\s+|\bj['’]\s*)suis\s+(?:maintenant\s+)?(?P<what>à\s+la\s+retraite|au\s+chômage|au\s+chomage)"
+)
 def _status_fr(m: re.Match[str], clause: _Clause) -> _Draft | None:
     return _Draft("Est " + _squash(m.group("what")), "work", 4, "job")
 
@@ -1317,7 +1809,10 @@ def _je_mappelle(m: re.Match[str], clause: _Clause) -> _Draft | None:
     return _name_draft(name, "S'appelle")
 
 
-@_rule(r"\bmoi\s+c['’]est\s+(?P<obj>.+)|\bje\s+suis\s+(?P<obj2>.+)|\bappelle[- ]moi\s+(?P<obj3>.+)")
+@_rule(
+    r"\bmoi\s+c['’]est\s+(?P<obj>.+)|(?:\bje\s+|\bj['’]\s*)suis\s+(?P<obj2>.+)"
+    r"|\bappelle[- ]moi\s+(?P<obj3>.+)"
+)
 def _je_suis_name(m: re.Match[str], clause: _Clause) -> _Draft | None:
     obj = m.group("obj") or m.group("obj2") or m.group("obj3")
     return _name_draft(_name(obj, clause=clause, lenient=False, whole=True), "S'appelle")
@@ -1552,17 +2047,30 @@ def extract_facts(text: str, *, cat_name: str | None = None) -> list[Fact]:
         if cat_name and cat_name.strip()
         else None
     )
+    found = [
+        found
+        for clause in _statement_clauses(text, lowercase=lowercase)
+        for found in _clause_drafts(clause)
+    ]
+    pets, named_species = _pets_in_sentences(text, lowercase=lowercase)
+    found = sorted(found + pets, key=lambda f: f[2])
     facts: list[Fact] = []
     seen: set[tuple[str, str | None]] = set()
-    for clause in _statement_clauses(text, lowercase=lowercase):
-        for draft, quote in _clause_drafts(clause):
-            if cat_word is not None and cat_word.search(draft.text):
-                continue
-            key = (draft.text.lower(), draft.slot)
-            if key in seen:
-                continue
-            seen.add(key)
-            facts.append(Fact(draft.text, draft.category, draft.importance, draft.slot, quote))
+    for draft, quote, _offset in found:
+        if cat_word is not None and cat_word.search(draft.text):
+            continue
+        if (
+            draft.category == "pets"
+            and draft.slot is None
+            and named_species
+            & set(re.findall(r"\w+", _singular_en(draft.text.lower().rstrip("s"))))
+        ):
+            continue  # "Has two cats" says less than "Has a cat named Miso" and "... Tofu"
+        key = (draft.text.lower(), draft.slot)
+        if key in seen:
+            continue
+        seen.add(key)
+        facts.append(Fact(draft.text, draft.category, draft.importance, draft.slot, quote))
     return facts
 
 
@@ -1601,15 +2109,28 @@ def _clauses(text: str, start: int, end: int, *, lowercase: bool) -> Iterator[_C
         pieces.append((pos, m.start()))
         pos = m.end()
     pieces.append((pos, len(sentence)))
+    carries = True  # the subject so far is the human's (or none was said)
     for index, (a, b) in enumerate(pieces):
         piece = sentence[a:b]
         lead = len(piece) - len(piece.lstrip(" \t\"'“”‘’*-–—(¡¿"))
         piece = piece[lead:].rstrip(' \t"“”*-–—)')
-        if piece:
-            yield _Clause(piece, start + a + lead, lowercase, sentence_start=index == 0)
+        if not piece:
+            continue
+        yield _Clause(
+            piece,
+            start + a + lead,
+            lowercase,
+            sentence_start=index == 0,
+            subject_free=carries,
+            before=text[: start + a + lead],
+        )
+        if _FIRST_PERSON_START.search(piece):
+            carries = True
+        elif _other_subject(piece):
+            carries = False
 
 
-def _clause_drafts(clause: _Clause) -> Iterator[tuple[_Draft, str]]:
+def _clause_drafts(clause: _Clause) -> Iterator[tuple[_Draft, str, int]]:
     claimed: list[tuple[int, int]] = []
     for rule in _RULES:
         for m in rule.pattern.finditer(clause.text):
@@ -1618,11 +2139,129 @@ def _clause_drafts(clause: _Clause) -> Iterator[tuple[_Draft, str]]:
                 continue
             if _HEDGE.search(clause.text[:a]):
                 continue
+            if m.groupdict().get("bare") is not None and not clause.subject_free:
+                continue  # "allergic to cats" after "my sister is a vet,": hers, not theirs
             draft = rule.build(m, clause)
             if draft is None:
                 continue
             claimed.append((a, b))
-            yield draft, clause.text[a:b].rstrip()[:_QUOTE_MAX]
+            yield draft, clause.text[a:b].rstrip()[:_QUOTE_MAX], clause.start + a
+
+
+# Pets named across clauses: "we got two cats, miso and tofu", "j'ai un lapin qui s'appelle
+# Caramel et une tortue, Franklin", "just adopted a kitten! her name is Pepper".
+
+_ALL_SPECIES_RE = _alternation({*_SPECIES_EN, *_SPECIES_FR, *_SPECIES_ES})
+_HAVE_PETS = re.compile(
+    rf"(?:\b(?:I|we)(?:{_A}ve\s+got|\s+have\s+got|\s+have|\s+got|\s+adopted|\s+rescued"
+    r"|\s+just\s+(?:got|adopted|rescued))|\bj['’]ai(?:\s+adopté)?|\b(?:on\s+a|nous\s+avons)"
+    r"(?:\s+adopté)?|^\W*(?:just\s+)?(?:adopted|got|rescued))(?=\s)",
+    re.IGNORECASE,
+)
+_COUNT = r"(?P<count>a|an|one|two|three|four|un|une|deux|trois|quatre|2|3|4)"
+_NAME_WORD = r"[^\W\d_][\w'’-]*"
+_NEXT_NAME = rf"(?!(?:a|an|one|two|three|four|un|une|deux|trois|quatre|et|and)\b){_NAME_WORD}"
+_PET_ITEM = re.compile(
+    rf"\b{_COUNT}\s+{_PET_ADJ_EN}(?P<species>{_ALL_SPECIES_RE})(?:e?s)?\b"
+    r"(?:(?P<gap>[^,.;:!?]{0,25}?)(?:\s*[,:(–-]\s*|\s+(?:called|named|qui\s+s['’]appellent"
+    r"|qui\s+s['’]appelle|appelée?s?|nommée?s?)\s+)"
+    rf"(?P<names>{_NAME_WORD}(?:\s*,\s*{_NEXT_NAME})*(?:\s*,?\s*(?:and|&|et|n)\s+{_NEXT_NAME})?)"
+    r"|(?=\s*(?:$|[,.;!?)])))",
+    re.IGNORECASE,
+)
+_NAMED_IT = re.compile(
+    rf"\b(?:I|we)\s+(?:just\s+)?(?:named|called)\s+(?:him|her|it|them)\s+(?P<name>{_NAME_WORD})"
+    r"|\b(?:on|nous|je)\s+(?:l['’]a|l['’]avons|l['’]ai)\s+(?:appelée?|nommée?|baptisée?)"
+    rf"\s+(?P<name2>{_NAME_WORD})"
+    rf"|^\W*(?:(?:and|so|et)\s+)?(?P<their>his|her|its|il|elle)\s+(?:name(?:\s+is|{_A}s)"
+    rf"|s['’]appelle)\s+(?P<name3>{_NAME_WORD})",
+    re.IGNORECASE,
+)
+_ONE = frozenset({"a", "an", "one", "un", "une"})
+_NOT_PET_NAMES = frozenset(
+    """qui mais et and but or ou un une deux trois two three le la les ils elles they he she il
+    elle who which that je j i we on""".split()
+)
+
+
+def _pets_in_sentences(
+    text: str, *, lowercase: bool
+) -> tuple[list[tuple[_Draft, str, int]], set[str]]:
+    """Pets listed after a first-person "I have" / "j'ai" in one sentence, and pets named in a
+    sentence of their own once the message says the human has one; and the species named."""
+    found: list[tuple[_Draft, str, int]] = []
+    named: set[str] = set()
+    owned: str | None = None  # the species of a pet the human said they have, earlier
+    for start, end, question in _sentences(text):
+        sentence = text[start:end]
+        clauses = list(_clauses(text, start, end, lowercase=lowercase))
+        if question or not clauses:
+            continue
+        first = clauses[0].text
+        if _QUESTION_START.search(first) or _CONDITIONAL_START.search(first):
+            continue
+        clause = _Clause(sentence, start, lowercase, sentence_start=True, subject_free=True)
+        have = _HAVE_PETS.search(sentence)
+        if have and not _HEDGE.search(sentence[: have.start()]):
+            # The list ends where someone else becomes the subject: "..., and my sister has".
+            stop = next(
+                (
+                    c.start - start
+                    for c in clauses
+                    if c.start - start > have.end() and _other_subject(c.text)
+                ),
+                len(sentence),
+            )
+            for m in _PET_ITEM.finditer(sentence, have.end(), stop):
+                species = m.group("species").lower()
+                owned = owned or species
+                names = re.split(r"\s*(?:,|&|\band\b|\bet\b|\bn\b)\s*", m.group("names") or "")
+                quote = sentence[m.start() : m.end()]
+                for said in names:
+                    if not said or said.lower() in _NOT_PET_NAMES:
+                        continue
+                    name = _name(said, clause=clause, lenient=True, whole=False)
+                    if name is None or name.lower() in _NOT_PET_NAMES:
+                        continue
+                    draft = _pet(name, _pet_text(species, name))
+                    if draft is not None:
+                        named.add(species)
+                        found.append((draft, quote, start + m.start()))
+                if not m.group("names") and _first_word(m.group("count")) not in _ONE:
+                    said = _pet_count_text(m.group(0).strip())
+                    found.append((_Draft(said, "pets", 3, None), quote, start + m.start()))
+        for m in _NAMED_IT.finditer(sentence):
+            species = owned if m.group("their") else owned or _first_species(text)
+            if species is None:
+                continue
+            said = m.group("name") or m.group("name2") or m.group("name3")
+            name = _name(said, clause=clause, lenient=True, whole=False)
+            if name is None or name.lower() in _NOT_PET_NAMES:
+                continue
+            draft = _pet(name, _pet_text(species, name))
+            if draft is not None:
+                named.add(species)
+                found.append((draft, sentence[m.start() : m.end()], start + m.start()))
+    return found, named
+
+
+def _first_species(text: str) -> str | None:
+    m = re.search(rf"\b(?P<species>{_ALL_SPECIES_RE})\b", text, re.IGNORECASE)
+    return m.group("species").lower() if m else None
+
+
+def _pet_text(species: str, name: str) -> str:
+    species = _squash(species)
+    if species in _SPECIES_FR and species not in _SPECIES_EN:
+        return f"A {_SPECIES_FR[species]} {species} qui s'appelle {name}"
+    article = "an" if species[0] in "aeiou" else "a"
+    return f"Has {article} {species} named {name}"
+
+
+def _pet_count_text(said: str) -> str:
+    if _first_word(said) in {"deux", "trois", "quatre"}:
+        return f"A {_squash(said)}"
+    return f"Has {_squash(said)}"
 
 
 # --- forget ---------------------------------------------------------------------------------------

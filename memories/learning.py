@@ -14,6 +14,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.db import transaction
@@ -22,10 +23,10 @@ from django.utils import timezone
 
 from catchat import embeddings
 from catchat.llm import LLMError, llm_mode
-from memories import heuristics, services
+from memories import episodes, heuristics, services
 from memories.extraction import Decision, Existing, extract_with_llm
-from memories.models import ExtractionJob, Memory, MemoryProfile, text_key
-from memories.recall import recall
+from memories.models import Episode, ExtractionJob, Memory, MemoryProfile, text_key
+from memories.recall import FACT, recall
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,16 @@ def job_enqueue(*, profile: MemoryProfile, message_id: int) -> None:
     if profile.enabled:
         ExtractionJob.objects.bulk_create(
             [ExtractionJob(message_id=message_id, profile=profile)], ignore_conflicts=True
+        )
+
+
+def jobs_enqueue(*, profile: MemoryProfile, message_ids: list[int]) -> None:
+    """`job_enqueue` for many messages (an import), in batches."""
+    if profile.enabled and message_ids:
+        ExtractionJob.objects.bulk_create(
+            [ExtractionJob(message_id=pk, profile=profile) for pk in message_ids],
+            ignore_conflicts=True,
+            batch_size=1000,
         )
 
 
@@ -146,26 +157,27 @@ async def process(job: ExtractionJob) -> None:
     so which of a regenerated turn's alternatives is kept changes nothing learned here (the
     kept reply is what the next prompt shows the model, `cats.services.messages.reply_begin`).
     """
-    text = job.message.text
+    message = job.message
+    text = message.text
     profile = job.profile
-    if heuristics.forget_request(text) is not None:
-        # Carried out in the chat itself (cats.services.messages); nothing to learn here.
+    if not profile.enabled or heuristics.forget_request(text) is not None:
+        # Switched off since it was queued (nothing is learned), or a "forget that", carried
+        # out in the chat itself (memories.forgetting).
         await database_sync_to_async(_apply)(job, _Plan([], {}, []))
         return
-    vector = None
     model = embeddings.model_name()
-    try:
-        vector = await embeddings.embed_query(text)
-    except (LLMError, OSError) as exc:
-        logger.warning("No query embedding for extraction: %s", exc)
-    similar = await database_sync_to_async(recall)(
-        profile=profile,
-        query_text=text,
-        query_vector=vector,
-        model=model,
-        limit=8,
-        token_budget=800,
-    )
+    # What was said is remembered as said, whatever facts are drawn from it (the reply is out
+    # by now: the episode holds the cat's answer too).
+    await _record_episode(profile, message)
+    # The turn kept the message's recall vector with this job: it is not embedded twice.
+    vector = list(job.query_vector) if job.query_vector is not None else None
+    if vector is None or job.query_model != model:
+        vector = None
+        try:
+            vector = await embeddings.embed_query(text)
+        except (LLMError, OSError) as exc:
+            logger.warning("No query embedding for extraction: %s", exc)
+    similar = await database_sync_to_async(_similar_facts)(profile, text, vector, model)
     plan = None
     if llm_mode() == "mistral":
         existing = [Existing(f"m{i + 1}", m.text, m.category) for i, m in enumerate(similar)]
@@ -177,7 +189,89 @@ async def process(job: ExtractionJob) -> None:
             logger.warning("Mistral extraction failed, using heuristics: %s", exc)
     if plan is None:
         plan = _heuristic_plan(text, cat_name=profile.cat.name)
-    await database_sync_to_async(_apply)(job, plan)
+    # Embedded here, before `_apply` locks the job's row.
+    texts = sorted({d.text.strip()[:500] for d in plan.decisions if d.op != "none"} - {""})
+    embedded = await _embed_facts(texts)
+    await database_sync_to_async(_apply)(job, plan, embedded)
+
+
+async def _embed_facts(texts: list[str]) -> dict[str, services.Embedded]:
+    """Each text's vector as a fact; an embedder failure leaves them to `memory_create` (which
+    saves a fact without a vector rather than lose it)."""
+    if not texts:
+        return {}
+    try:
+        vectors = await embeddings.embed_passages(texts)
+    except (LLMError, OSError) as exc:
+        logger.warning("No embeddings for new facts: %s", exc)
+        return {}
+    model = embeddings.model_name()
+    return {t: (v, model) for t, v in zip(texts, vectors, strict=True)}
+
+
+def job_keep_query(*, message_id: int, vector: list[float] | None, model: str) -> None:
+    """Keep the message's recall vector (made by `model`) with its learning job, for learning
+    to reuse. One UPDATE; nothing when there is no vector."""
+    if vector is not None:
+        ExtractionJob.objects.filter(message_id=message_id).update(
+            query_vector=vector, query_model=model
+        )
+
+
+async def _record_episode(profile: MemoryProfile, message: Any) -> None:
+    """Make `message` an episode, with the cat's lines around it (`memories.episodes`), or give
+    the one an import recorded its vector. The passage is embedded in a worker thread, outside
+    any lock."""
+    model = embeddings.model_name()
+    pending = await database_sync_to_async(_episode_to_embed)(message, model)
+    if pending is None:
+        return
+    said, recorded = pending
+    text = episodes.passage(profile.cat.name, said.message.text, said.before, said.after)
+    vector = None
+    try:
+        (vector,) = await embeddings.embed_passages([text])
+    except (LLMError, OSError) as exc:
+        logger.warning("Episode left without an embedding: %s", exc)
+    if recorded:
+        if vector is not None:
+            await database_sync_to_async(
+                Episode.objects.filter(pk=message.pk, text=said.message.text).update
+            )(embedding=vector, embedding_model=model)
+        return
+    row = episodes.episode(profile, said, vector, model)
+    await database_sync_to_async(Episode.objects.bulk_create)([row], ignore_conflicts=True)
+
+
+def _episode_to_embed(message: Any, model: str) -> tuple[episodes.Context, bool] | None:
+    """What to embed for `message`'s episode and whether the episode exists already (an import
+    recorded it without a vector); None when it has its vector."""
+    recorded = (
+        Episode.objects.filter(pk=message.pk).values_list("before", "after", "embedding_model")
+    ).first()
+    if recorded is None:
+        return episodes.context_of(message), False
+    before, after, embedded_by = recorded
+    if embedded_by == model:
+        return None  # a retried job
+    return episodes.Context(message, before=before, after=after), True
+
+
+def _similar_facts(
+    profile: MemoryProfile, text: str, vector: list[float] | None, model: str
+) -> list[Memory]:
+    """The active facts nearest to `text`, best first: what extraction may update."""
+    found = recall(
+        profile=profile,
+        query_text=text,
+        query_vector=vector,
+        model=model,
+        limit=8,
+        token_budget=800,
+        kinds=frozenset({FACT}),
+    )
+    memories = Memory.objects.defer("embedding", "search").in_bulk([f.id for f in found])
+    return [memories[f.id] for f in found if f.id in memories]
 
 
 def _heuristic_plan(text: str, *, cat_name: str) -> _Plan:
@@ -187,7 +281,13 @@ def _heuristic_plan(text: str, *, cat_name: str) -> _Plan:
     return _Plan(decisions, {}, [f.slot or "" for f in facts])
 
 
-def _apply(job: ExtractionJob, plan: _Plan) -> None:
+def _apply(
+    job: ExtractionJob, plan: _Plan, embedded: dict[str, services.Embedded] | None = None
+) -> None:
+    """Carry out `plan` for the job's message (facts true since it was said), with the
+    vectors `embedded` computed beforehand (by text)."""
+    embedded = embedded or {}
+    said_at = job.message.created_at
     profile = job.profile
     with transaction.atomic():
         locked = ExtractionJob.objects.select_for_update().get(pk=job.pk)
@@ -212,6 +312,8 @@ def _apply(job: ExtractionJob, plan: _Plan) -> None:
                     slot=slot or target.slot,
                     source_message_id=job.message_id,
                     quote=decision.quote,
+                    valid_from=said_at,
+                    embedded=embedded.get(decision.text.strip()[:500]),
                 )
             else:
                 new = services.memory_create(
@@ -222,6 +324,8 @@ def _apply(job: ExtractionJob, plan: _Plan) -> None:
                     slot=slot,
                     source_message_id=job.message_id,
                     quote=decision.quote,
+                    valid_from=said_at,
+                    embedded=embedded.get(decision.text.strip()[:500]),
                 )
             known.add(key)
             if new.slot:

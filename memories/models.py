@@ -185,6 +185,10 @@ class ExtractionJob(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
+    # The message as a recall query, as the chat turn computed it: learning reuses it (to find
+    # the facts a new one may update) instead of embedding the message again.
+    query_vector = VectorField(null=True, blank=True)
+    query_model = models.CharField(max_length=80, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -199,3 +203,43 @@ class ExtractionJob(models.Model):
 
     def __str__(self) -> str:
         return f"extraction of message {self.message_id}: {self.status}"
+
+
+class Episode(models.Model):
+    """One message the human wrote, recallable as it is: what was said and when, with no
+    extraction. The cat remembers the conversation, not only the facts drawn from it.
+
+    Its key is the message's: an episode leaves with its message (deleting a conversation
+    forgets what was said in it). Made only while the profile is switched on (a message written
+    with memory off is never recalled, even after the switch goes back on). `text` is the
+    message's text as said; `before` and `after` are the cat's lines around it, if any (what a
+    short "yes, yesterday!" answered). The vector embeds the three as one passage, and the
+    full-text vector holds their words (why, measured: `memories.episodes`).
+    """
+
+    message = models.OneToOneField(
+        "cats.Message", on_delete=models.CASCADE, primary_key=True, related_name="episode"
+    )
+    # No index of its own: (profile, said_at) below serves every lookup by profile.
+    profile = models.ForeignKey(
+        MemoryProfile, on_delete=models.CASCADE, related_name="episodes", db_index=False
+    )
+    conversation_id = models.BigIntegerField(help_text="The message's conversation (a link).")
+    text = models.TextField()
+    before = models.TextField(blank=True, help_text="The cat's line just before, if any.")
+    after = models.TextField(blank=True, help_text="The cat's answer, if any.")
+    said_at = models.DateTimeField()
+    embedding = VectorField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=80, blank=True)
+    search = models.GeneratedField(
+        expression=SearchVector("before", "text", "after", config="simple"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    class Meta:
+        ordering = ["said_at", "message_id"]
+        indexes = [models.Index(fields=["profile", "said_at"])]
+
+    def __str__(self) -> str:
+        return self.text[:60]

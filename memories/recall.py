@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
 from pgvector import Vector
 
-from memories.models import Memory, MemoryProfile
+from memories.models import Episode, Memory, MemoryProfile
 
 CHARS_PER_TOKEN = 4
 
@@ -34,7 +36,7 @@ class Fusion:
 
     k: int = 10
     vector_weight: float = 1.0
-    text_weight: float = 0.05
+    text_weight: float = 0.3
 
 
 # Measured in memories/tests/test_recall_quality.py (see recall_scores.json).
@@ -89,32 +91,70 @@ def _raw_tsquery(terms: list[str]) -> str:
     return " | ".join(f"'{term}'" for term in terms)
 
 
+FACT = "fact"
+EPISODE = "episode"
+KINDS = frozenset({FACT, EPISODE})
+# How much of an episode a prompt shows: the gist of a long message, not all of it.
+EPISODE_SNIPPET_CHARS = 280
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """One thing recalled: a fact (a memory) or an episode (a message the human wrote).
+
+    `id` is the memory's id for a fact and the message's for an episode; `source_message` is
+    the message a fact came from (None for one written by hand) or the episode's own message;
+    `at` is when it was said (an episode's message time; a fact's `valid_from`).
+    """
+
+    kind: str
+    id: int
+    text: str
+    score: float
+    source_message: int | None
+    at: datetime
+    conversation: int | None = None  # an episode's conversation (a fact's is its source's)
+    pinned: bool = False
+    importance: int = 3
+    category: str = ""
+    distance: float | None = None  # cosine distance to the query, if compared by vector
+    text_rank: float | None = None  # full-text rank, if its words matched
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    def snippet(self, chars: int = EPISODE_SNIPPET_CHARS) -> str:
+        """The text as a prompt shows it: an episode cut to `chars` at a word, a fact whole."""
+        if self.kind == FACT or len(self.text) <= chars:
+            return self.text
+        cut = self.text[: chars - 1].rsplit(maxsplit=1)[0] if " " in self.text else ""
+        return (cut or self.text[: chars - 1]) + "…"
+
+
 @functools.cache
-def _recall_sql(*, with_vector: bool, with_text: bool, include_pinned: bool) -> str:
-    """The recall query (named parameters: profile, active, model, vector, terms, candidates).
+def _recall_sql(*, kinds: frozenset[str], with_vector: bool, with_text: bool, pinned: bool) -> str:
+    """The recall query (named parameters: profile, statuses, model, vector, terms, candidates,
+    exclude).
 
     Shape, and why (EXPLAIN ANALYZE on 1,000,000 memories, 10,000 of them in one profile): the
-    profile's active memories are read once, through an index on the profile, into a
-    materialized CTE that keeps only each one's id, pinned flag, cosine distance and full-text
-    rank; both ranked lists and the pinned memories are taken from it, and only the few winners
-    are read in full, by primary key. Materialized, so that the scan runs once (the planner
-    would otherwise inline it into each list).
+    profile's active memories and its episodes are each read once, through an index on the
+    profile, into a materialized CTE that keeps only each one's id, cosine distance and
+    full-text rank; the ranked lists (by vector, by full text, for each kind) and the pinned
+    memories are taken from them, and only the few winners are read in full, by primary key.
+    Materialized, so that each scan runs once (the planner would otherwise inline it into each
+    list).
 
-    The full-text terms are matched against the profile's own rows, never looked up in the GIN
-    index: that index spans every profile, and a common word matched tens of thousands of rows
-    table-wide before the profile filter threw them away ("cousin | called": 157,000 rows,
+    The full-text terms are matched against the profile's own rows, never looked up in a GIN
+    index: such an index spans every profile, and a common word matched tens of thousands of
+    rows table-wide before the profile filter threw them away ("cousin | called": 157,000 rows,
     73 ms), where matching 10,000 rows of the profile costs 1-3 ms whatever the words. The
     vector part is exact, with no approximate index: an HNSW index filtered to one profile among
     thousands would have to walk much of the graph, and its results would differ from the exact
-    ones the recall quality test measures.
+    ones the recall quality measurements report.
     """
-    table = Memory._meta.db_table
     quote = connection.ops.quote_name
-    columns = ", ".join(
-        f"m.{quote(f.attname)}"  # attname is the column name for every field of this model
-        for f in Memory._meta.concrete_fields
-        if f.name not in ("embedding", "search")
-    )
+    memories, episodes = quote(Memory._meta.db_table), quote(Episode._meta.db_table)
     # Guarded: a vector of another model may have other dimensions, and <=> would fail.
     distance = (
         "CASE WHEN embedding IS NOT NULL AND embedding_model = %(model)s"
@@ -128,30 +168,47 @@ def _recall_sql(*, with_vector: bool, with_text: bool, include_pinned: bool) -> 
         if with_text
         else "NULL::real"
     )
-    wanted = []
-    if with_vector:
-        wanted.append(
-            "(SELECT id, distance, text_rank FROM own WHERE distance IS NOT NULL"
-            " ORDER BY distance, id LIMIT %(candidates)s)"
+    scans, wanted = [], []
+    if FACT in kinds:
+        scans.append(
+            f"""facts AS MATERIALIZED (SELECT id, pinned, {distance} AS distance,
+            {text_rank} AS text_rank FROM {memories}
+            WHERE profile_id = %(profile)s AND status = ANY(%(statuses)s))"""  # noqa: S608
         )
-    if with_text:
-        wanted.append(
-            "(SELECT id, distance, text_rank FROM own WHERE text_rank IS NOT NULL"
-            " ORDER BY text_rank DESC, id LIMIT %(candidates)s)"
+    if EPISODE in kinds:
+        scans.append(
+            f"""episodes AS MATERIALIZED (SELECT message_id AS id, false AS pinned,
+            {distance} AS distance, {text_rank} AS text_rank FROM {episodes}
+            WHERE profile_id = %(profile)s AND NOT (message_id = ANY(%(exclude)s)))"""  # noqa: S608
         )
-    if include_pinned:
-        wanted.append("(SELECT id, distance, text_rank FROM own WHERE pinned)")
-    # Built from constant fragments and the model's own names; every value is a parameter.
+    for kind, scan in ((FACT, "facts"), (EPISODE, "episodes")):
+        if kind not in kinds:
+            continue
+        take = f"SELECT '{kind}' AS kind, id, distance, text_rank FROM {scan}"  # noqa: S608
+        if with_vector:
+            wanted.append(
+                f"({take} WHERE distance IS NOT NULL ORDER BY distance, id LIMIT %(candidates)s)"
+            )
+        if with_text:
+            wanted.append(
+                f"({take} WHERE text_rank IS NOT NULL ORDER BY text_rank DESC, id"
+                " LIMIT %(candidates)s)"
+            )
+        if kind == FACT and pinned:
+            wanted.append(f"({take} WHERE pinned)")
+    # Built from constant fragments and the models' own names; every value is a parameter.
     return f"""
-        WITH own AS MATERIALIZED (
-            SELECT id, pinned, {distance} AS distance, {text_rank} AS text_rank
-            FROM {quote(table)}
-            WHERE profile_id = %(profile)s AND status = %(active)s
-        ), wanted AS (
-            {" UNION ".join(wanted)}
-        )
-        SELECT {columns}, wanted.distance, wanted.text_rank
-        FROM wanted JOIN {quote(table)} m ON m.id = wanted.id
+        WITH {", ".join(scans)}, wanted AS ({" UNION ".join(wanted)})
+        SELECT w.kind, w.id, w.distance, w.text_rank,
+            coalesce(m.text, e.text) AS text,
+            coalesce(m.source_message_id, e.message_id) AS source_message,
+            coalesce(m.valid_from, e.said_at) AS at,
+            e.conversation_id, coalesce(m.pinned, false) AS pinned,
+            coalesce(m.importance, 3) AS importance, coalesce(m.category, '') AS category,
+            coalesce(m.created_at, e.said_at) AS created_at
+        FROM wanted w
+        LEFT JOIN {memories} m ON w.kind = '{FACT}' AND m.id = w.id
+        LEFT JOIN {episodes} e ON w.kind = '{EPISODE}' AND e.message_id = w.id
     """  # noqa: S608
 
 
@@ -164,74 +221,122 @@ def recall(
     limit: int = 6,
     token_budget: int = 300,
     include_pinned: bool = True,
+    kinds: frozenset[str] = KINDS,
+    exclude_messages: Sequence[int] = (),
+    statuses: Sequence[str] = (Memory.Status.ACTIVE,),
     fusion: Fusion = FUSION,
-) -> list[Memory]:
-    """The active memories of `profile` most relevant to a message, best first, pinned ones first.
+) -> list[Recalled]:
+    """What `profile`'s cat remembers that is most relevant to a text, best first: active facts
+    and episodes (`kinds`) in one ranked list, pinned facts first.
 
-    `query_vector` is the message embedded as a query by the current embedder and `model` that
-    embedder's name (`catchat.embeddings.model_name()`): only memories embedded by the same model
-    are compared by vector. Without a vector (embedder down) recall falls back to full text and
-    pinned memories. At most `limit` memories whose texts fit `token_budget` (see
-    `memory_tokens`); pinned memories take their share first and, when they alone exceed the
-    budget or the limit, the most important of them are kept. A memory too long for what is left
+    `query_vector` is the text embedded as a query by the current embedder and `model` that
+    embedder's name (`catchat.embeddings.model_name()`): only vectors of the same model are
+    compared. Without a vector (embedder down) recall falls back to full text and pinned facts.
+    Episodes of `exclude_messages` (the messages the prompt shows anyway) are left out, and of
+    a fact and the message it came from only the better ranked is kept (they say one thing).
+    At most `limit` items whose texts fit `token_budget` (see `memory_tokens`; an episode
+    counts its snippet); pinned facts take their share first and, when they alone exceed the
+    budget or the limit, the most important of them are kept. An item too long for what is left
     of the budget is skipped and shorter ones after it may still fit.
 
-    Does not look at `profile.enabled` (the caller decides). One SQL query. The returned memories
-    have `embedding` and `search` deferred: reading them costs a query per memory.
+    Facts of other `statuses` than active are for searching what was forgotten or replaced,
+    never for a prompt. Does not look at `profile.enabled` (the caller decides). One SQL query,
+    whatever the number of facts and episodes.
     """
-    if limit <= 0 or token_budget <= 0:
+    kinds = frozenset(kinds) & KINDS
+    if limit <= 0 or token_budget <= 0 or not kinds:
         return []
     candidates = max(4 * limit, 20)  # per ranked list, so that fusion sees more than the winners
     terms = search_terms(query_text)
-    if not (include_pinned or query_vector is not None or terms):
+    pinned = include_pinned and FACT in kinds
+    if not (pinned or query_vector is not None or terms):
         return []
-    rows = list(
-        Memory.objects.raw(
+    with connection.cursor() as cursor:
+        cursor.execute(
             _recall_sql(
+                kinds=kinds,
                 with_vector=query_vector is not None,
                 with_text=bool(terms),
-                include_pinned=include_pinned,
+                pinned=pinned,
             ),
             {
                 "profile": profile.pk,
-                "active": Memory.Status.ACTIVE.value,
+                "statuses": [str(s) for s in statuses],
                 "model": model,
                 "vector": None if query_vector is None else Vector(query_vector).to_text(),
                 "terms": _raw_tsquery(terms),
                 "candidates": candidates,
+                "exclude": list(exclude_messages),
             },
         )
-    )
-    scores = _fused_scores(rows, fusion)
-    pinned = sorted(
-        (m for m in rows if include_pinned and m.pinned),
-        key=lambda m: (-m.importance, -scores[m.pk], -m.created_at.timestamp(), -m.pk),
+        rows = cursor.fetchall()
+    scores = _fused_scores([(r[0], r[1], r[2], r[3]) for r in rows], fusion)
+    items = [
+        Recalled(
+            kind=kind,
+            id=pk,
+            text=text,
+            score=round(scores[kind, pk], 6),
+            source_message=source,
+            at=at,
+            conversation=conversation,
+            pinned=is_pinned,
+            importance=importance,
+            category=category,
+            distance=distance,
+            text_rank=text_rank,
+        )
+        for (
+            kind,
+            pk,
+            distance,
+            text_rank,
+            text,
+            source,
+            at,
+            conversation,
+            is_pinned,
+            importance,
+            category,
+            _,
+        ) in rows
+    ]
+    created = {(r[0], r[1]): r[11] for r in rows}
+    first = sorted(
+        (i for i in items if pinned and i.pinned),
+        key=lambda i: (-i.importance, -i.score, -created[i.kind, i.id].timestamp(), -i.id),
     )
     others = sorted(
-        (m for m in rows if not (include_pinned and m.pinned) and scores[m.pk] > 0),
-        key=lambda m: (-scores[m.pk], -m.importance, -m.pk),
+        (i for i in items if not (pinned and i.pinned) and i.score > 0),
+        key=lambda i: (-i.score, i.kind != FACT, -i.importance, -i.id),
     )
-    chosen: list[Memory] = []
+    chosen: list[Recalled] = []
+    said: set[int] = set()  # the messages already represented
     left = token_budget
-    for memory in [*pinned, *others]:
+    for item in [*first, *others]:
         if len(chosen) == limit:
             break
-        cost = memory_tokens(memory.text)
+        if item.source_message is not None and item.source_message in said:
+            continue
+        cost = memory_tokens(item.snippet())
         if cost <= left:
-            chosen.append(memory)
+            chosen.append(item)
             left -= cost
+            if item.source_message is not None:
+                said.add(item.source_message)
     return chosen
 
 
-def _fused_scores(rows: list[Memory], fusion: Fusion) -> dict[int, float]:
-    """Weighted reciprocal rank fusion of the vector order and the full-text order of `rows`
-    (annotated with `distance` and `text_rank`, None where that search did not see them)."""
-    distances = {m.pk: getattr(m, "distance", None) for m in rows}
-    text_ranks = {m.pk: getattr(m, "text_rank", None) for m in rows}
-    by_vector = sorted((d, pk) for pk, d in distances.items() if d is not None)
-    by_text = sorted((-r, pk) for pk, r in text_ranks.items() if r is not None)
-    scores = dict.fromkeys(distances, 0.0)
+def _fused_scores(
+    rows: list[tuple[str, int, float | None, float | None]], fusion: Fusion
+) -> dict[tuple[str, int], float]:
+    """Weighted reciprocal rank fusion of the vector order and the full-text order of the rows
+    (kind, id, distance, text rank; None where that search did not see them), facts and
+    episodes ranked together."""
+    by_vector = sorted((d, kind, pk) for kind, pk, d, _ in rows if d is not None)
+    by_text = sorted((-r, kind, pk) for kind, pk, _, r in rows if r is not None)
+    scores = {(kind, pk): 0.0 for kind, pk, _, _ in rows}
     for weight, ranked in ((fusion.vector_weight, by_vector), (fusion.text_weight, by_text)):
-        for position, (_, pk) in enumerate(ranked, start=1):
-            scores[pk] += weight / (fusion.k + position)
+        for position, (_, kind, pk) in enumerate(ranked, start=1):
+            scores[kind, pk] += weight / (fusion.k + position)
     return scores

@@ -74,7 +74,13 @@ class MemoryListQuerySerializer(serializers.Serializer):
     """Query of `GET cats/{id}/memories/`."""
 
     q = serializers.CharField(
-        required=False, allow_blank=True, max_length=200, help_text="Words or part of the text."
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text=(
+            'A question or words ("where do I work?"): the best matches ranked by the cat\'s '
+            "recall, one page of at most 20, best first; part of a text matches too."
+        ),
     )
     status = serializers.ChoiceField(
         choices=STATUS_FILTERS,
@@ -125,3 +131,31 @@ class MemoryProfileUpdateSerializer(serializers.Serializer):
 
     summary = serializers.CharField(allow_blank=True, max_length=2000, required=False)
     enabled = serializers.BooleanField(required=False)
+
+
+class RecallQuerySerializer(serializers.Serializer):
+    """Query of `GET cats/{id}/recall/`."""
+
+    q = serializers.CharField(max_length=4000, help_text="The text to recall for, as if said.")
+    limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
+
+
+class RecalledSerializer(serializers.Serializer):
+    """One thing recalled, in rank order."""
+
+    kind = serializers.ChoiceField(choices=["fact", "episode"])
+    id = serializers.IntegerField(help_text="The memory's id (fact) or the message's (episode).")
+    text = serializers.CharField()
+    score = serializers.FloatField(help_text="Recall's fused score: higher is nearer.")
+    source_message = serializers.IntegerField(
+        allow_null=True, help_text="The message a fact came from, or the episode's own."
+    )
+    conversation = serializers.IntegerField(
+        allow_null=True, help_text="An episode's conversation (null for a fact)."
+    )
+    at = serializers.DateTimeField(help_text="When it was said (a fact: since when it holds).")
+    pinned = serializers.BooleanField()
+
+
+class RecallSerializer(serializers.Serializer):
+    results = RecalledSerializer(many=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -20,7 +21,6 @@ from catchat import embeddings
 from catchat.llm import LLMError
 from catchat.realtime import group_name, push_on_commit
 from memories.models import Memory, MemoryHistory, MemoryProfile
-from memories.topics import passage_text
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +79,15 @@ def _record(
     )
 
 
-def _embed(text: str) -> tuple[list[float] | None, str]:
+# A fact's vector and the model that made it (None and "" when the embedder was down).
+Embedded = tuple[list[float] | None, str]
+
+
+def _embed(text: str) -> Embedded:
     # A memory is worth keeping even when the embedder is down: full text still finds it, and
     # `manage.py reembed_memories` fills the vector in later.
     try:
-        return embeddings.embed_passages_sync([passage_text(text)])[0], embeddings.model_name()
+        return embeddings.embed_passages_sync([text])[0], embeddings.model_name()
     except (LLMError, OSError) as exc:
         logger.warning("Memory saved without an embedding: %s", exc)
         return None, ""
@@ -106,9 +110,15 @@ def memory_create(
     quote: str = "",
     actor: Actor = MemoryHistory.Actor.CAT,
     actor_user: User | None = None,
+    valid_from: datetime | None = None,
+    embedded: Embedded | None = None,
 ) -> Memory:
+    """A new active memory. `valid_from`: since when it is true (default now; a fact learned
+    from an imported message is true since that message). `embedded`: the text's vector and
+    its model, computed beforehand (as learning does) so that no lock is held while embedding; the
+    text is embedded here otherwise."""
     text = text.strip()[:500]
-    embedding, model = _embed(text)
+    embedding, model = embedded if embedded is not None else _embed(text)
     with transaction.atomic():
         memory = Memory.objects.create(
             profile=profile,
@@ -121,6 +131,7 @@ def memory_create(
             source_quote=quote[:300],
             embedding=embedding,
             embedding_model=model,
+            valid_from=valid_from or timezone.now(),
         )
         _record(
             memory, MemoryHistory.Operation.ADD, actor=actor, actor_user=actor_user, new_text=text
@@ -139,8 +150,11 @@ def memory_supersede(
     source_message_id: int | None = None,
     quote: str = "",
     actor: Actor = MemoryHistory.Actor.CAT,
+    valid_from: datetime | None = None,
+    embedded: Embedded | None = None,
 ) -> Memory:
-    """A newer fact replaces `old`, which stays (status superseded) and points at the new one."""
+    """A newer fact replaces `old`, which stays (status superseded) and points at the new one.
+    `valid_from` and `embedded` as for `memory_create`."""
     with transaction.atomic():
         new = memory_create(
             profile=old.profile,
@@ -152,6 +166,8 @@ def memory_supersede(
             source_message_id=source_message_id,
             quote=quote,
             actor=actor,
+            valid_from=valid_from,
+            embedded=embedded,
         )
         old.status = Memory.Status.SUPERSEDED
         old.superseded_by = new

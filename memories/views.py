@@ -26,6 +26,7 @@ from memories.selectors import (
     access_memory,
     access_profile,
     memories_of,
+    memories_search,
     memories_with_sources,
     status_counts,
 )
@@ -76,7 +77,11 @@ def memory_page(request: HttpRequest, cat_id: int) -> HttpResponse:
     profile = access_profile(_user(request), cat_id)
     cat = profile.cat
     q, status = FilterForm(request.GET).values()
-    memories = list(memories_with_sources(memories_of(profile, status=status, q=q)))
+    memories = (
+        memories_search(profile, q=q, status=status)
+        if q
+        else list(memories_with_sources(memories_of(profile, status=status)))
+    )
     counts = status_counts(profile)
     counts[STATUS_ALL] = sum(counts.values())
     return render(

@@ -114,6 +114,8 @@ def test_every_route_of_the_contract_is_documented(schema: dict[str, Any]) -> No
         ("/api/v1/memories/{id}/", "patch"),
         ("/api/v1/memories/{id}/", "delete"),
         ("/api/v1/memories/{id}/history/", "get"),
+        ("/api/v1/cats/{id}/recall/", "get"),
+        ("/api/v1/cats/{id}/import/", "post"),
     }
     # Path parameters are named after what they are (cat_id, memory_id...): compare shapes.
     normalized = {(_shape(path), method) for path, method in documented}

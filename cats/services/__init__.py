@@ -1,5 +1,5 @@
 """Writes for the cats app, split by noun: the cat itself (`cats`), conversations
-(`conversations`), messages (`messages`)."""
+(`conversations`), messages (`messages`), importing past conversations (`imports`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ from cats.services.conversations import (
     conversation_create,
     conversation_delete,
     conversation_rename,
+)
+from cats.services.imports import (
+    ImportInvalid,
+    ImportResult,
+    ImportSession,
+    ImportTurn,
+    conversations_import,
 )
 from cats.services.messages import (
     Accepted,
@@ -36,6 +43,10 @@ __all__ = [
     "Accepted",
     "CareResult",
     "ChatInputError",
+    "ImportInvalid",
+    "ImportResult",
+    "ImportSession",
+    "ImportTurn",
     "cat_act",
     "cat_chatted",
     "cat_create",
@@ -47,6 +58,7 @@ __all__ = [
     "conversation_create",
     "conversation_delete",
     "conversation_rename",
+    "conversations_import",
     "message_accept",
     "regenerate_target",
     "replies_interrupt_expired",

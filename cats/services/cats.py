@@ -7,6 +7,7 @@ so two tabs or two requests acting at once never lose an update.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -176,10 +177,16 @@ def cat_chatted(*, cat: Cat, user_turns: int, now: datetime | None = None) -> tu
     """A chat turn: company lifts affection and fun, a long chat tires, and it wakes the cat.
 
     Call inside the turn's transaction. Returns the mood the reply is written in and the
-    cat's urgent needs. Pushes `cat.state` after the commit.
+    cat's urgent needs. Pushes `cat.state` after the commit. Refreshes `cat`'s memory profile
+    in the same query: a tab holds its `cat` for as long as it is open, and memory may have
+    been switched off meanwhile.
     """
     now = now or timezone.now()
-    locked = Cat.objects.select_for_update().get(pk=cat.pk)
+    locked = (
+        Cat.objects.select_for_update(of=("self",)).select_related("memory_profile").get(pk=cat.pk)
+    )
+    with contextlib.suppress(MemoryProfile.DoesNotExist):
+        cat.memory_profile = locked.memory_profile
     vitals = v.after_chat(current_vitals(locked, now), turn_in_conversation=user_turns)
     _settle_into(locked, vitals, now=now, asleep_until=None)
     _push_state(locked, now)

@@ -24,11 +24,9 @@ from cats import frames, prompts
 from cats.models import Cat, Conversation, Message
 from cats.selectors import find_cat_message, recent_messages
 from cats.services.cats import cat_chatted, memory_profile
-from memories import heuristics
-from memories.learning import job_enqueue
-from memories.models import Memory, MemoryHistory, MemoryProfile
-from memories.recall import recall
-from memories.services import memory_reject
+from memories.forgetting import embed_request, forget_asked, forget_request
+from memories.learning import job_enqueue, job_keep_query
+from memories.recall import EPISODE, FACT, Recalled, recall
 
 TITLE_CHARS = 60
 # Replies the model gets to see again: what the cat actually said (a stopped reply counts).
@@ -197,15 +195,20 @@ def regenerate_target(*, cat: Cat, conversation_id: object) -> Message:
 
 def reply_begin(
     *, cat: Cat, user_message: Message, query_vector: list[float] | None = None
-) -> tuple[Message, ChatRequest]:
-    """Create the cat's reply (status `streaming`) and assemble its prompt.
+) -> tuple[Message, ChatRequest, list[Recalled]]:
+    """Create the cat's reply (status `streaming`) and assemble its prompt; returns the reply,
+    the request for the model and what was recalled for it (in the prompt's order).
 
-    The chat moves the cat's vitals, and the reply records the mood it is written in and the
-    memories it was given (`memories_used`). A "forget that ..." is carried out here, so the
-    reply can confirm it. The new reply is the kept one: a regenerated turn's earlier replies
-    stay as alternatives with `kept=False`, and the prompt's history holds only kept replies.
+    The chat moves the cat's vitals, `query_vector` (the message embedded for recall) is kept
+    for learning (which also makes the message an episode once the reply is out), and the reply
+    records the mood it is written in and what it was given: facts (`memories_used`) and the
+    human's earlier messages (`episodes_used`). A "forget that ..." is carried out here, so the
+    reply can confirm it, or say it knew nothing of the kind. The new reply is the kept one: a
+    regenerated turn's earlier replies stay as alternatives with `kept=False`, and the prompt's
+    history holds only kept replies.
     Queries stay fixed whatever the conversation's length: the newest turns, lock and update
-    the cat, recall, (when regenerating) unkeep the earlier reply, insert the reply.
+    the cat, recall, keep the query vector, (when regenerating) unkeep the earlier reply, insert
+    the reply.
     """
     conversation = user_message.conversation
     # Only kept replies: of a regenerated turn the model sees the alternative the human kept.
@@ -224,22 +227,49 @@ def reply_begin(
     unkeep_earlier = answered or not reaches_back
     turns = prompts.history_turns(history, token_budget=settings.CHAT_HISTORY_TOKENS)
     user_turns = sum(1 for item in history if item.role == Message.Role.USER)
-    profile = memory_profile(cat)
+    # What the prompt shows anyway is not recalled again; the message before is what a bare
+    # "forget it" means.
+    shown = [m.pk for m in recent if m.role == Message.Role.USER]
+    previous = max(
+        (m for m in recent if m.role == Message.Role.USER and m.pk != user_message.pk),
+        key=lambda m: (m.created_at, m.pk),
+        default=None,
+    )
+    model = embeddings.model_name()
+    asked = forget_request(user_message.text)
+    # Embedded before the cat's row is locked (a bare request needs no vector).
+    forget_vector = embed_request(asked) if asked else None
     with transaction.atomic():
         mood, needs = cat_chatted(cat=cat, user_turns=user_turns)
-        forgot = _forget_if_asked(cat, profile, user_message, query_vector)
+        profile = memory_profile(cat)  # as fresh as the cat's row, just read
+        forgetting = (
+            forget_asked(
+                profile=profile,
+                what=asked,
+                message_id=user_message.pk,
+                previous_message_id=previous.pk if previous else None,
+                actor_user=cat.owner,
+                query_vector=forget_vector,
+            )
+            if asked is not None
+            else None
+        )
         recalled = (
             recall(
                 profile=profile,
                 query_text=user_message.text,
                 query_vector=query_vector,
-                model=embeddings.model_name(),
+                model=model,
                 limit=settings.MEMORY_RECALL_LIMIT,
                 token_budget=settings.MEMORY_RECALL_TOKENS,
+                exclude_messages=[*shown, user_message.pk],
             )
             if profile.enabled
             else []
         )
+        if profile.enabled:
+            # Learning reuses it (and, once the reply is out, makes the message an episode).
+            job_keep_query(message_id=user_message.pk, vector=query_vector, model=model)
         if unkeep_earlier:
             Message.objects.filter(reply_to=user_message, kept=True).update(kept=False)
         reply = Message.objects.create(
@@ -250,10 +280,17 @@ def reply_begin(
             kept=True,
             model=model_name(),
             mood=mood,
-            memories_used=[m.pk for m in recalled],
+            memories_used=[r.id for r in recalled if r.kind == FACT],
+            episodes_used=[r.id for r in recalled if r.kind == EPISODE],
             lease_until=_lease_from(timezone.now()),
         )
-    memories = tuple(m.text for m in recalled)
+    memories = tuple(prompts.remembered_line(r.kind, r.snippet(), r.at) for r in recalled)
+    forgot = unknown = None
+    if forgetting is not None:
+        if forgetting.forgot_anything or not forgetting.what:
+            forgot = "; ".join(forgetting.facts) or forgetting.what
+        else:
+            unknown = forgetting.what
     request = ChatRequest(
         system=prompts.system_prompt(
             name=cat.name,
@@ -263,6 +300,7 @@ def reply_begin(
             needs=needs,
             memories=memories,
             forgot=forgot,
+            unknown=unknown,
         ),
         turns=turns,
         persona=Persona(
@@ -272,43 +310,11 @@ def reply_begin(
             mood=mood,
             memories=memories,
             forgot=forgot,
+            unknown=unknown,
         ),
         max_tokens=settings.CHAT_REPLY_MAX_TOKENS,
     )
-    return reply, request
-
-
-def _forget_if_asked(
-    cat: Cat, profile: MemoryProfile, user_message: Message, query_vector: list[float] | None
-) -> str | None:
-    """ "Forget that I live in Lyon": reject the memory that matches best (the newest one for a
-    bare "forget that"). Returns what was forgotten, or None when nothing was asked."""
-    what = heuristics.forget_request(user_message.text)
-    if what is None:
-        return None
-    active = profile.memories.filter(status=Memory.Status.ACTIVE)
-    if what:
-        matches = recall(
-            profile=profile,
-            query_text=what,
-            query_vector=query_vector,
-            model=embeddings.model_name(),
-            limit=1,
-            token_budget=1000,
-            include_pinned=False,
-        )
-        target = matches[0] if matches else None
-    else:
-        target = active.order_by("-created_at", "-id").first()
-    if target is None:
-        return what
-    memory_reject(
-        memory=target,
-        actor=MemoryHistory.Actor.USER,
-        actor_user=cat.owner,
-        note=f"asked in chat (message {user_message.pk})",
-    )
-    return target.text
+    return reply, request, recalled
 
 
 def reply_keep(

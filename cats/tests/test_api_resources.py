@@ -63,6 +63,7 @@ CAT_MESSAGE_FIELDS = USER_MESSAGE_FIELDS | {
     "usage",
     "mood",
     "memories_used",
+    "episodes_used",
     "seq",
     "error",
 }

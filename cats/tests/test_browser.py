@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from catchat.testing.live import LiveServer
 from cats.models import Cat, Message
 from cats.services.cats import memory_profile
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
+from memories.episodes import Context, episode
 from memories.models import Memory
 from memories.services import memory_create
 
@@ -477,3 +479,77 @@ async def test_a_reply_shows_what_the_cat_remembered_and_forgetting_takes_it_awa
     await page.reload()
     await expect(replies).to_have_count(2)
     await expect(page.locator(".memory-receipt")).to_have_count(0)
+
+
+@pytest.fixture
+def whiskers_who_heard_of_the_choir(alice: User) -> tuple[Cat, int, int]:
+    """A cat, and an earlier conversation in which alice told it about her choir (an episode)."""
+    cat = CatFactory.create(owner=alice, name="Whiskers")
+    earlier = ConversationFactory.create(cat=cat, title="Back in May")
+    said = MessageFactory.create(conversation=earlier, text=CHOIR)
+    Message.objects.filter(pk=said.pk).update(created_at=CHOIR_AT)
+    said.refresh_from_db()
+    episode(memory_profile(cat), Context(said), None, "").save()
+    # ... and enough after it that the page opens scrolled away from it.
+    for i in range(30):
+        MessageFactory.create(conversation=earlier, text=f"Later chatter {i}")
+    return cat, earlier.pk, said.pk
+
+
+CHOIR = (
+    "I joined the <b>harbour</b> choir rehearsal on Tuesday evenings, tenor section, "
+    "and I was so nervous"
+)
+CHOIR_AT = datetime(2023, 5, 8, 12, 0, tzinfo=UTC)
+
+
+async def test_a_reply_shows_the_earlier_words_it_remembered_linked_to_where_they_were_said(
+    server_url: str, whiskers_who_heard_of_the_choir: tuple[Cat, int, int]
+) -> None:
+    cat, earlier, said = whiskers_who_heard_of_the_choir
+    chat_path = f"/cats/{cat.pk}/"
+    # A browser far from the server's UTC: the day is still written as the server writes it.
+    options = {"viewport": {"width": 1280, "height": 800}, "timezone_id": "Asia/Tokyo"}
+    async for page in _new_page(**options):
+        await _log_in(page, server_url, "alice", f"{chat_path}?new=1")
+        await expect(page.locator("#connection-status")).to_be_hidden()  # hello arrived
+
+        await page.fill("#composer-input", "How did the choir rehearsal go, remember?")
+        await page.press("#composer-input", "Enter")
+        reply = page.locator('#message-log .message[data-role="cat"]')
+        await expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+        receipt = reply.locator(".episode-receipt")  # drawn from the live frames
+        quoted = "I joined the <b>harbour</b> choir rehearsal on Tuesday…"  # as text
+        await expect(receipt).to_have_text(f"You said on 8 May 2023: “{quoted}”")
+        await expect(receipt.locator("time")).to_be_visible()
+        await expect(receipt).to_have_attribute("title", CHOIR)
+        await expect(reply.locator(".message__memories")).to_contain_text("Remembered")
+        link = page.get_by_role("link", name=f"You said on 8 May 2023: “{quoted}”")
+        await expect(link).to_have_count(1)
+        live = await receipt.evaluate("node => node.outerHTML")
+
+        # A regenerated reply has its own receipts; switching back shows the first one's.
+        await reply.get_by_role("button", name="Regenerate").click()
+        await expect(reply.locator(".message__switcher-count")).to_have_text(
+            "2 / 2", timeout=20_000
+        )
+        await expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+        await expect(receipt).to_have_count(1)  # the same words, recalled again
+        await reply.get_by_role("button", name="Previous reply").click()
+        await expect(reply.locator(".message__switcher-count")).to_have_text("1 / 2")
+        await expect(receipt).to_have_text(f"You said on 8 May 2023: “{quoted}”")
+        assert await receipt.evaluate("node => node.outerHTML") == live
+
+        # Rendered by the server after a reload, it reads the same.
+        await page.reload()
+        await expect(page.locator("#connection-status")).to_be_hidden()
+        assert await receipt.evaluate("node => node.outerHTML") == live
+
+        # It leads to what was said, in its conversation, scrolled into view.
+        await receipt.click()
+        await page.wait_for_url(
+            re.compile(rf"/cats/{cat.pk}/\?conversation={earlier}#message-{said}$")
+        )
+        target = page.locator(f"#message-{said}")
+        await expect(target.locator(".message__text")).to_have_text(CHOIR)
+        await expect(target).to_be_in_viewport()

@@ -529,6 +529,12 @@ async def test_the_queries_of_a_turn_are_few_and_do_not_grow_with_the_conversati
         counts.append(len(queries))
         await tab.disconnect()
     assert counts[0] == counts[1], counts
+    # The turn's own share, before learning claims its job: with memory on, also recall and the
+    # episode's insert; 10 at most.
+    claim = next(
+        i for i, sql in enumerate(queries.statements) if '"memories_extractionjob"."id"' in sql
+    )
+    assert claim <= (10 if learning_on else 8), queries.statements
     if not learning_on:
         # accept 3 (touch the conversation, insert the message and its learning job; a resend
         # is told by its client_id only when the insert fails), begin 4 (history, lock and move
@@ -664,7 +670,9 @@ async def test_recalled_memories_reach_the_prompt_and_are_named_on_the_reply(
     # chat.started names them with their texts, in the same order, for the page's receipts.
     (started,) = [f for f in frames if f["type"] == "chat.started"]
     texts = {sushi: "Loves sushi", storms: "Is afraid of thunderstorms", cello: "Plays the cello"}
-    assert started["remembered"] == [{"id": i, "text": texts[i]} for i in done["memories_used"]]
+    assert started["remembered"] == [
+        {"kind": "fact", "id": i, "text": texts[i]} for i in done["memories_used"]
+    ]
     await tab.disconnect()
 
 

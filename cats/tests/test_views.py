@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -13,10 +13,12 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from accounts.models import User
-from cats.models import Cat, Message
+from cats.models import Cat, Conversation, Message
 from cats.services.cats import memory_profile
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
-from memories.models import MemoryHistory
+from cats.views import _snippet
+from memories.episodes import Context, episode
+from memories.models import Episode, MemoryHistory
 from memories.services import memory_create, memory_reject
 
 pytestmark = pytest.mark.django_db
@@ -271,7 +273,7 @@ def test_the_chat_page_shows_kept_replies_with_a_switcher_in_the_same_queries(
     assert html.count('aria-label="Previous reply">') == turns
     assert html.count('aria-label="Next reply">') == turns
     assert "answer 0.0" in html  # the alternatives travel with the page, for the switcher
-    _, _, switch = response.context["log"][1]
+    _, _, _, switch = response.context["log"][1]
     alternatives = json.loads(switch["data"])
     assert [a["text"] for a in alternatives] == ["answer 0.0", "answer 0.1", "answer 0.2"]
     assert alternatives[2]["receipts"] == [[alternatives[2]["memories_used"][0], "Naps a lot"]]
@@ -316,6 +318,155 @@ def test_a_reply_shows_receipts_of_the_memories_it_was_given_but_not_forgotten_o
     assert receipts == [(f"{page}?status=all#memory-{sushi.pk}", "Loves &lt;b&gt;sushi&lt;/b&gt;")]
     assert f'data-memories="{sushi.pk}"' in article[0]
     assert "Lyon" not in html and "secret" not in html
+
+
+def _said(conversation: Conversation, text: str, at: datetime) -> Message:
+    """A message of the human's, recorded as an episode as a chat turn records it."""
+    message = MessageFactory.create(conversation=conversation, text=text)
+    Message.objects.filter(pk=message.pk).update(created_at=at)
+    message.refresh_from_db()
+    episode(memory_profile(conversation.cat), Context(message), None, "").save()
+    return message
+
+
+def _episode_receipts(html: str, reply: Message) -> list[tuple[str, str, str, str]]:
+    """Each episode receipt under `reply`: (href, title, datetime, what the link reads as)."""
+    article = re.search(rf'<article [^>]*id="message-{reply.pk}".*?</article>', html, re.S)
+    assert article
+    links = re.findall(
+        r'<a class="episode-receipt" href="([^"]+)"[^>]*title="([^"]*)">(.*?)</a>', article[0]
+    )
+    receipts = []
+    for href, title, inner in links:
+        time = re.search(r'<time datetime="([^"]+)">', inner)
+        assert time
+        receipts.append((href, title, time[1], re.sub(r"<[^>]+>", "", inner)))
+    return receipts
+
+
+def test_a_reply_shows_receipts_of_what_the_human_said_before_linked_to_where(
+    alice_client: Client, alice: User
+) -> None:
+    cat = CatFactory.create(owner=alice, name="Whiskers")
+    back_then = ConversationFactory.create(cat=cat)
+    said_at = datetime(2023, 5, 8, 14, 30, tzinfo=UTC)
+    long_ago = _said(
+        back_then,
+        "I went to a support group yesterday and it helped more than I expected, honestly",
+        said_at,
+    )
+    gone = ConversationFactory.create(cat=cat)
+    deleted = _said(gone, "Something from a conversation I deleted", said_at)
+    gone.delete()  # its messages and their episodes go with it
+    forgotten = _said(back_then, "Something the cat was told to forget", said_at)
+    Episode.objects.filter(message=forgotten).delete()
+    today = ConversationFactory.create(cat=cat)
+    MessageFactory.create(conversation=today, text="I feel better")
+    reply = MessageFactory.create(
+        conversation=today,
+        role=Message.Role.CAT,
+        text="Like the support group?",
+        episodes_used=[long_ago.pk, deleted.pk, forgotten.pk],
+    )
+
+    html = alice_client.get(
+        reverse("cats:chat", args=[cat.pk]), {"conversation": today.pk}
+    ).content.decode()
+
+    chat = reverse("cats:chat", args=[cat.pk])
+    assert _episode_receipts(html, reply) == [
+        (
+            f"{chat}?conversation={back_then.pk}#message-{long_ago.pk}",
+            long_ago.text,
+            said_at.isoformat(),
+            "You said on 8 May 2023: “I went to a support group yesterday and it helped more…”",
+        )
+    ]
+    assert f'data-episodes="{long_ago.pk}"' in html
+    assert "Remembered" in html
+    assert "deleted" not in html and "forget" not in html
+    # The link leads to that message, in that conversation.
+    linked = alice_client.get(chat, {"conversation": back_then.pk}).content.decode()
+    assert f'id="message-{long_ago.pk}"' in linked
+
+
+def test_an_episode_receipt_escapes_what_the_human_said(alice_client: Client, alice: User) -> None:
+    cat = CatFactory.create(owner=alice)
+    conversation = ConversationFactory.create(cat=cat)
+    said = _said(conversation, '<script>alert("meow")</script> "quoted"', timezone.now())
+    MessageFactory.create(
+        conversation=conversation, role=Message.Role.CAT, text="Hm", episodes_used=[said.pk]
+    )
+
+    html = alice_client.get(reverse("cats:chat", args=[cat.pk])).content.decode()
+
+    assert "<script>alert" not in html
+    assert 'title="&lt;script&gt;alert(&quot;meow&quot;)&lt;/script&gt; &quot;quoted&quot;"' in html
+    assert (
+        '“<span class="episode-receipt__text">&lt;script&gt;alert(&quot;meow&quot;)'
+        "&lt;/script&gt; &quot;quoted&quot;</span>”"
+    ) in html
+
+
+@pytest.mark.parametrize("replies", [2, 20])
+def test_episode_receipts_take_one_query_whatever_the_number_of_replies(
+    alice_client: Client,
+    alice: User,
+    django_assert_num_queries: DjangoAssertNumQueries,
+    replies: int,
+) -> None:
+    cat = CatFactory.create(owner=alice)
+    fact = memory_create(profile=memory_profile(cat), text="Naps a lot").pk
+    earlier = ConversationFactory.create(cat=cat)
+    said = [_said(earlier, f"Earlier words {i}", timezone.now()).pk for i in range(3)]
+    conversation = ConversationFactory.create(cat=cat)
+    for i in range(replies):
+        asked = MessageFactory.create(conversation=conversation, text=f"question {i}")
+        for j in range(2):  # regenerated: the alternative's episodes travel with the page too
+            MessageFactory.create(
+                conversation=conversation,
+                role=Message.Role.CAT,
+                reply_to=asked,
+                kept=j == 1,
+                memories_used=[fact],
+                episodes_used=said[j:],
+            )
+
+    # session, user, cat, conversations, kept messages, their alternatives, the receipts'
+    # memories, the receipts' episodes (no query per reply or episode)
+    with django_assert_num_queries(8):
+        response = alice_client.get(reverse("cats:chat", args=[cat.pk]))
+
+    html = response.content.decode()
+    assert html.count('class="episode-receipt"') == 2 * replies
+    _, _, _, switch = response.context["log"][1]
+    first, kept = json.loads(switch["data"])
+    assert first["episodes_used"] == said
+    assert [e["text"] for e in first["episodes"]] == [
+        "Earlier words 0",
+        "Earlier words 1",
+        "Earlier words 2",
+    ]
+    assert kept["episodes"][0]["conversation"] == earlier.pk
+    assert kept["episodes"][0]["at"] == Message.objects.get(pk=said[1]).created_at.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Short and sweet", "Short and sweet"),
+        ("  spread\n over\tlines  ", "spread over lines"),
+        ("x" * 60, "x" * 60),
+        ("word " * 20, "word word word word word word word word word word word…"),
+        ("y" * 80, "y" * 59 + "…"),
+        (
+            "One, two, three, four, five, six, seven, eight, nine, ten, eleven",
+            "One, two, three, four, five, six, seven, eight, nine, ten…",
+        ),
+    ],
+)
+def test_an_episode_is_quoted_in_a_snippet_cut_at_a_word(text: str, shown: str) -> None:
+    assert _snippet(text) == shown
 
 
 def _meter(html: str, vital: str) -> dict[str, str]:

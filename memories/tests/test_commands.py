@@ -13,7 +13,6 @@ from catchat import embeddings
 from catchat.testing.fake_mistral import Fail, FakeMistral, Reply, embedding_for
 from memories.models import Memory, MemoryProfile
 from memories.tests.factories import MemoryFactory, MemoryProfileFactory
-from memories.topics import passage_text
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +51,8 @@ def test_it_re_embeds_what_another_model_or_nobody_embedded(
     for memory, text in ((old, "Loves sushi"), (missing, "Lives in Lyon")):
         memory.refresh_from_db()
         assert memory.embedding is not None and memory.embedding_model == LOCAL
-        # What is embedded is the memory with the topics it touches, as when it was saved.
-        expected = embeddings.embed_passages_sync([passage_text(text)])[0]
+        # A memory is embedded as a passage, its text as it is (as when it was saved).
+        expected = embeddings.embed_passages_sync([text])[0]
         assert np.allclose(memory.embedding, expected, atol=1e-6)
     assert "already" in reembed()
 
@@ -80,13 +79,12 @@ def test_a_change_to_mistral_re_embeds_in_batches(
     assert "3/3" in reembed("--batch-size", "2")
 
     assert [r["body"]["input"] for r in mistral.embedding_requests] == [
-        [passage_text("Loves sushi"), passage_text("Lives in Lyon")],
-        [passage_text("Plays the cello")],
+        ["Loves sushi", "Lives in Lyon"],
+        ["Plays the cello"],
     ]
-    assert passage_text("Loves sushi") != "Loves sushi"  # the topics ride along
     for memory in Memory.objects.all():
         assert memory.embedding is not None and memory.embedding_model == "mistral/mistral-embed"
-        assert np.allclose(memory.embedding, embedding_for(passage_text(memory.text)), atol=1e-6)
+        assert np.allclose(memory.embedding, embedding_for(memory.text), atol=1e-6)
 
 
 def test_an_embedder_failure_stops_with_what_was_done(

@@ -270,6 +270,105 @@ def test_important_facts_weigh_more_than_tastes() -> None:
     assert like.importance == 3
 
 
+SAID_AS_PEOPLE_CHAT = [
+    # negations and needs
+    ("i can't eat shellfish", "Can't eat shellfish", "health"),
+    ("I don't drink milk", "Doesn't drink milk", "preference"),
+    ("je ne mange pas de viande", "Ne mange pas de viande", "preference"),
+    ("je peux pas boire de lait", "Ne peut pas boire de lait", "health"),
+    ("I need at least 8 hours of sleep", "Needs at least 8 hours of sleep", "routine"),
+    # without "I"
+    ("allergic to peanuts lol", "Is allergic to peanuts", "health"),
+    ("ugh, scared of wasps", "Is scared of wasps", "health"),
+    ("vegetarian since forever", "Is vegetarian", "preference"),
+    ("double shift again at the restaurant", "Works double shifts at the restaurant", "work"),
+    ("teacher at a primary school", "Is a teacher at a primary school", "work"),
+    ("working from home all week", "Works from home", "work"),
+    # hobbies and learning
+    ("I'm learning Korean", "Is learning Korean", "preference"),
+    ("i've taken up knitting", "Has taken up knitting", "preference"),
+    ("I play the drums in a band", "Plays the drums in a band", "preference"),
+    ("j'apprends le violon", "Apprend le violon", "preference"),
+    ("je fais du yoga le dimanche matin", "Fait du yoga", "preference"),
+    ("je me suis mis à la course", "S'est mis à la course", "preference"),
+    # work at a place; a place runs to the end of its name
+    ("I work weekends at a hospital", "Works at a hospital", "work"),
+    ("je bosse chez Leroy Merlin", "Travaille chez Leroy Merlin", "work"),
+    (
+        "je suis infirmière dans une clinique à Aix-en-Provence",
+        "Est infirmière dans une clinique à Aix-en-Provence",
+        "work",
+    ),
+    (
+        "I'm a nurse at a clinic in Salt Lake City",
+        "Is a nurse at a clinic in Salt Lake City",
+        "work",
+    ),
+    # French idioms
+    ("j'ai une peur bleue des serpents", "A une peur bleue des serpents", "health"),
+    ("je kiffe le rap", "Kiffe le rap", "preference"),
+    ("je suis accro aux séries", "Est accro aux séries", "preference"),
+    ("j'en peux plus de mon boulot", "N'en peut plus de son boulot", "work"),
+    ("je suis pas du matin", "N'est pas du matin", "preference"),
+]
+
+
+@pytest.mark.parametrize(("message", "text", "category"), SAID_AS_PEOPLE_CHAT)
+def test_what_people_say_in_passing_is_learned(message: str, text: str, category: str) -> None:
+    assert [(f.text, f.category) for f in extract_facts(message)] == [(text, category)]
+
+
+def test_a_pronoun_stands_for_what_was_just_named() -> None:
+    facts = extract_facts("wasps in the garden again. i'm terrified of them")
+    assert [f.text for f in facts] == ["Is terrified of wasps"]
+
+
+def test_several_pets_in_one_sentence_each_get_their_name() -> None:
+    facts = extract_facts("we have two rabbits, Pip and Squeak, and a hamster called Dot")
+    assert [f.text for f in facts] == [
+        "Has a rabbit named Pip",
+        "Has a rabbit named Squeak",
+        "Has a hamster named Dot",
+    ]
+    facts = extract_facts("j'ai un chien qui s'appelle Filou et une chatte, Praline")
+    assert [f.text for f in facts] == [
+        "A un chien qui s'appelle Filou",
+        "A une chatte qui s'appelle Praline",
+    ]
+
+
+def test_a_pet_named_in_a_sentence_of_its_own() -> None:
+    facts = extract_facts("We just adopted a puppy! His name is Bruno.")
+    assert [f.text for f in facts] == ["Has a puppy named Bruno"]
+    facts = extract_facts("we named her Olive, she's a greyhound")
+    assert [f.text for f in facts] == ["Has a greyhound named Olive"]
+
+
+def test_a_pet_list_ends_where_someone_else_is_the_subject() -> None:
+    facts = extract_facts("we have a dog, Rex, and my sister has a cat, Tom")
+    assert [f.text for f in facts] == ["Has a dog named Rex"]
+
+
+PASSING_DECOYS = [
+    "my brother is a chef, allergic to garlic too",  # his allergy, not theirs
+    "don't eat the yellow snow",
+    "can you eat grapes?",
+    "i can't eat another bite",
+    "gluten free bread is gross",
+    "play with me!",
+    "started a new job today",
+    "je fais de mon mieux",
+    "si j'apprends le piano un jour",
+    "we named our boat Rosie",
+    "nurse at the hospital said I'm fine",
+]
+
+
+@pytest.mark.parametrize("message", PASSING_DECOYS)
+def test_no_fact_from_a_passing_remark_that_is_not_about_the_human(message: str) -> None:
+    assert extract_facts(message) == []
+
+
 FORGET = [
     ("forget that I live in Lyon", "I live in Lyon"),
     ("Please forget about my sister.", "my sister"),

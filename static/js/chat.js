@@ -53,6 +53,9 @@
   const NOTES = { stopped: "(stopped)", interrupted: "(interrupted)", error: "(something went wrong)" };
   const ERROR_FALLBACK = "Mrrp… my thoughts got tangled. Try again?";
   const TITLE_CHARS = 60;
+  const SNIPPET_CHARS = 60; // an episode's receipt quotes this much (cats/views.py SNIPPET_CHARS)
+  // "8 May 2023", as the server renders it (Django's "j F Y"), in this browser's time zone.
+  const DAY_FORMAT = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", year: "numeric" });
   // The moods the page can draw (cats/looks.py); any other is drawn as content.
   const MOOD_HINTS = config.moods || {};
   const MOODS = new Set(Object.keys(MOOD_HINTS).filter((mood) => mood !== "asleep"));
@@ -82,6 +85,9 @@
     wakeTimer: null,
     // Texts of the memories the replies on screen were given: id -> text (receipts).
     remembered: new Map(),
+    // The human's earlier messages they were given (episodes): message id -> {text, at,
+    // conversation}. Message ids, not memory ids: a map of their own.
+    episodes: new Map(),
     // The replies to each user message, oldest first: user message id -> [message payload].
     // A regenerated turn has several; the page shows the kept one (chat.keep, chat.kept).
     alternatives: new Map(),
@@ -108,6 +114,25 @@
     const date = iso ? new Date(iso) : new Date();
     if (Number.isNaN(date.getTime())) return "";
     return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function formatDay(iso) {
+    const date = new Date(iso);
+    return Number.isNaN(date.getTime()) ? "" : DAY_FORMAT.format(date);
+  }
+
+  // What the human said, on one line, cut at the last word that fits. Same as cats/views.py
+  // `_snippet` (counted in characters, not UTF-16 units, as Python counts).
+  function snippet(text) {
+    const line = String(text).split(/\s+/u).filter(Boolean).join(" ");
+    const chars = Array.from(line);
+    if (chars.length <= SNIPPET_CHARS) return line;
+    let cut = chars.slice(0, SNIPPET_CHARS - 1).join("");
+    const space = cut.lastIndexOf(" ");
+    if (space !== -1 && Array.from(cut.slice(0, space)).length >= Math.floor(SNIPPET_CHARS / 2)) {
+      cut = cut.slice(0, space);
+    }
+    return `${cut.replace(/[\s.,;:!?…-]+$/u, "")}…`;
   }
 
   function titleFrom(text) {
@@ -180,7 +205,7 @@
   }
 
   function setTime(node, iso) {
-    const time = node.querySelector("time");
+    const time = node.querySelector(".message__meta time");
     if (!time) return;
     if (iso) time.dateTime = iso;
     time.textContent = formatTime(iso || time.dateTime);
@@ -202,12 +227,16 @@
   }
 
   // The "Remembered" receipts under a cat reply: one link per memory it was given that is
-  // still known here (a forgotten one disappears). Built with textContent, never markup.
-  function setReceipts(node, ids) {
+  // still known here (a forgotten one disappears), then one per earlier message of the human's
+  // (an episode: its day and its first words, to that message in its conversation). Built
+  // with textContent, never markup.
+  function setReceipts(node, ids, episodeIds = []) {
     node.dataset.memories = ids.map(Number).join(" ");
+    node.dataset.episodes = episodeIds.map(Number).join(" ");
     const known = ids.map(Number).filter((id) => state.remembered.has(id));
+    const said = episodeIds.map(Number).filter((id) => state.episodes.has(id));
     let box = node.querySelector(".message__memories");
-    if (!known.length) {
+    if (!known.length && !said.length) {
       if (box) box.remove();
       return;
     }
@@ -227,13 +256,58 @@
       link.textContent = state.remembered.get(id);
       return link;
     });
+    links.push(...said.map((id) => episodeReceipt(id, state.episodes.get(id))));
     box.replaceChildren(label, ...links.flatMap((link) => [" ", link]));
+  }
+
+  // Same markup as templates/cats/_message.html: "8 May 2023: “I went to…”", read out as
+  // "You said on 8 May 2023: …", the whole message in its title.
+  function episodeReceipt(id, episode) {
+    const link = document.createElement("a");
+    link.className = "episode-receipt";
+    link.href = `${conversationUrl(episode.conversation)}#message-${id}`;
+    link.dataset.episodeId = String(id);
+    link.dataset.conversation = String(Number(episode.conversation));
+    link.title = episode.text;
+    const spoken = document.createElement("span");
+    spoken.className = "visually-hidden";
+    spoken.textContent = "You said on ";
+    const time = document.createElement("time");
+    time.dateTime = episode.at;
+    time.textContent = formatDay(episode.at);
+    const quote = document.createElement("span");
+    quote.className = "episode-receipt__text";
+    quote.textContent = snippet(episode.text);
+    link.append(spoken, time, ": “", quote, "”");
+    return link;
+  }
+
+  // An episode receipt of the server-rendered page, as state.episodes holds it.
+  function learnEpisode(receipt) {
+    const time = receipt.querySelector("time");
+    state.episodes.set(Number(receipt.dataset.episodeId), {
+      text: receipt.title,
+      at: time ? time.getAttribute("datetime") : "",
+      conversation: Number(receipt.dataset.conversation),
+    });
+  }
+
+  function rememberEpisode(episode) {
+    state.episodes.set(Number(episode.id), {
+      text: String(episode.text),
+      at: String(episode.at || ""),
+      conversation: Number(episode.conversation),
+    });
+  }
+
+  function idList(value) {
+    return (value || "").split(" ").filter(Boolean).map(Number);
   }
 
   function refreshReceipts(memoryId) {
     for (const node of el.log.querySelectorAll(".message[data-memories]")) {
-      const ids = node.dataset.memories.split(" ").filter(Boolean).map(Number);
-      if (ids.includes(memoryId)) setReceipts(node, ids);
+      const ids = idList(node.dataset.memories);
+      if (ids.includes(memoryId)) setReceipts(node, ids, idList(node.dataset.episodes));
     }
   }
 
@@ -256,7 +330,9 @@
     setText(node, msg.text || "", msg.status);
     setNote(node, NOTES[msg.status]);
     setTime(node, msg.created_at);
-    if (msg.role === "cat" && Array.isArray(msg.memories_used)) setReceipts(node, msg.memories_used);
+    if (msg.role === "cat" && (Array.isArray(msg.memories_used) || Array.isArray(msg.episodes_used))) {
+      setReceipts(node, msg.memories_used || [], msg.episodes_used || []);
+    }
     if (msg.role === "cat" && msg.reply_to !== null && msg.reply_to !== undefined) {
       node.dataset.replyTo = String(Number(msg.reply_to));
       noteAlternative(msg);
@@ -335,14 +411,16 @@
         reply_to: Number(node.dataset.replyTo),
         status: node.dataset.status,
         text: node.dataset.status === "error" && text === ERROR_FALLBACK ? "" : text,
-        created_at: node.querySelector("time")?.getAttribute("datetime") || null,
-        memories_used: (node.dataset.memories || "").split(" ").filter(Boolean).map(Number),
+        created_at: node.querySelector(".message__meta time")?.getAttribute("datetime") || null,
+        memories_used: idList(node.dataset.memories),
+        episodes_used: idList(node.dataset.episodes),
       }];
     }
     for (const alt of list) {
       for (const [id, text] of Array.isArray(alt.receipts) ? alt.receipts : []) {
         state.remembered.set(Number(id), String(text));
       }
+      for (const episode of Array.isArray(alt.episodes) ? alt.episodes : []) rememberEpisode(episode);
       noteAlternative(alt);
     }
   }
@@ -712,8 +790,9 @@
 
   function onStarted(frame) {
     const msg = frame.message;
-    for (const memory of Array.isArray(frame.remembered) ? frame.remembered : []) {
-      state.remembered.set(Number(memory.id), String(memory.text));
+    for (const item of Array.isArray(frame.remembered) ? frame.remembered : []) {
+      if (item.kind === "episode") rememberEpisode(item);
+      else state.remembered.set(Number(item.id), String(item.text));
     }
     if (!sameId(msg.conversation, state.conversation)) {
       bumpConversation(msg.conversation, null);
@@ -958,12 +1037,17 @@
         client_id: node.dataset.clientId || null,
         reply_to: node.dataset.replyTo ? Number(node.dataset.replyTo) : null,
         text: node.querySelector(".message__text")?.textContent ?? "",
-        created_at: node.querySelector("time")?.getAttribute("datetime") || null,
+        created_at: node.querySelector(".message__meta time")?.getAttribute("datetime") || null,
         memories_used: [],
+        episodes_used: [],
       };
       for (const receipt of node.querySelectorAll(".memory-receipt")) {
         state.remembered.set(Number(receipt.dataset.memoryId), receipt.textContent);
         msg.memories_used.push(Number(receipt.dataset.memoryId));
+      }
+      for (const receipt of node.querySelectorAll(".episode-receipt")) {
+        learnEpisode(receipt);
+        msg.episodes_used.push(Number(receipt.dataset.episodeId));
       }
       learnAlternatives(node);
       const seq = Number(node.dataset.seq || 0);
@@ -1137,12 +1221,23 @@
     }
   });
 
-  for (const time of el.log.querySelectorAll(".message time")) setTime(time.closest(".message"));
+  for (const time of el.log.querySelectorAll(".message__meta time")) setTime(time.closest(".message"));
   for (const receipt of el.log.querySelectorAll(".memory-receipt")) {
     state.remembered.set(Number(receipt.dataset.memoryId), receipt.textContent);
   }
+  for (const receipt of el.log.querySelectorAll(".episode-receipt")) {
+    learnEpisode(receipt);
+    // The server wrote the day in its time zone; this browser's may be a day off.
+    const time = receipt.querySelector("time");
+    if (time) time.textContent = formatDay(time.getAttribute("datetime"));
+  }
   for (const node of el.log.querySelectorAll('.message[data-role="cat"]')) learnAlternatives(node);
-  el.log.scrollTop = el.log.scrollHeight;
+  // `#message-<id>` (an episode's receipt links there): show that message, not the newest.
+  const linked = /^#message-\d+$/.test(window.location.hash)
+    ? el.log.querySelector(window.location.hash)
+    : null;
+  if (linked) linked.scrollIntoView({ block: "center" });
+  else el.log.scrollTop = el.log.scrollHeight;
   showState(config.state);
   updateComposer();
   connect();

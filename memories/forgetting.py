@@ -1,0 +1,165 @@
+""" "Forget that ...", said in the chat: what the human asked the cat to forget, and forgetting
+exactly that.
+
+A request names something ("forget that I live in Lyon") or nothing ("forget it": what they
+just said). A named thing is forgotten only where it matches: a fact or an episode matches when
+it holds more than half of the request's content words (a word matches its inflections: "live"
+and "Lives"). Nearness of vectors alone never decides: asked to forget Lyon when nothing about
+Lyon is remembered, the nearest memory ("Works as a nurse") is not it, and nothing is
+forgotten; the cat says it did not know that. A bare request forgets the human's previous
+message: its episode and the facts learned from it, and whatever learning had yet to draw from
+it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from accounts.models import User
+from catchat import embeddings
+from memories import heuristics
+from memories.models import Episode, ExtractionJob, Memory, MemoryHistory, MemoryProfile
+from memories.recall import EPISODE, FACT, recall, search_terms
+from memories.services import memory_reject
+
+# Candidates looked at per kind for a named request.
+CANDIDATES = 20
+# Two words match when they share this many first letters (or one is the other's beginning):
+# "live" and "lives", "lyon" and "lyonnaise". Shorter words must be equal.
+STEM = 4
+
+
+@dataclass(frozen=True)
+class Forgetting:
+    """What a "forget ..." message asked (`what`: "" for a bare "forget it") and what was
+    forgotten: the texts of the facts rejected (`facts`) and how many episodes went."""
+
+    what: str
+    facts: list[str] = field(default_factory=list)
+    episodes: int = 0
+
+    @property
+    def forgot_anything(self) -> bool:
+        return bool(self.facts or self.episodes)
+
+
+def forget_request(text: str) -> str | None:
+    """What `text` asks the cat to forget ("" for "forget it"), or None for any other message."""
+    return heuristics.forget_request(text)
+
+
+def forget_asked(
+    *,
+    profile: MemoryProfile,
+    what: str,
+    message_id: int,
+    previous_message_id: int | None,
+    actor_user: User | None,
+    query_vector: list[float] | None = None,
+) -> Forgetting:
+    """Carry out "forget `what`", asked in message `message_id`: reject the active facts and
+    delete the episodes that match it (see the module's docstring), or, for a bare request,
+    those of `previous_message_id` (the human's message before), cancelling learning from it.
+    Each rejected fact has a history row naming the user. `query_vector` is `what` embedded as
+    a query (`embed_request`), if at hand: it only orders the candidates."""
+    if not what:
+        return _forget_message(profile, previous_message_id, message_id, actor_user, what)
+    wanted = _content_words(what)
+    if not wanted:
+        return Forgetting(what)
+    candidates = recall(
+        profile=profile,
+        query_text=what,
+        query_vector=query_vector,
+        model=embeddings.model_name(),
+        limit=2 * CANDIDATES,
+        token_budget=100_000,
+        include_pinned=False,
+        exclude_messages=[message_id],
+    )
+    hits = [c for c in candidates if _matches(wanted, c.text)]
+    fact_ids = [c.id for c in hits if c.kind == FACT]
+    episode_ids = [c.id for c in hits if c.kind == EPISODE]
+    return _forget(profile, what, fact_ids, episode_ids, message_id, actor_user)
+
+
+def _forget_message(
+    profile: MemoryProfile,
+    previous_id: int | None,
+    message_id: int,
+    actor_user: User | None,
+    what: str,
+) -> Forgetting:
+    if previous_id is None:
+        return Forgetting(what)
+    fact_ids = list(
+        profile.memories.filter(
+            source_message_id=previous_id, status=Memory.Status.ACTIVE
+        ).values_list("pk", flat=True)
+    )
+    # Learning from it, if it has yet to run, must not bring it back.
+    ExtractionJob.objects.filter(message_id=previous_id).exclude(
+        status=ExtractionJob.Status.DONE
+    ).update(status=ExtractionJob.Status.DONE, error="forgotten before it was learned")
+    return _forget(profile, what, fact_ids, [previous_id], message_id, actor_user)
+
+
+def _forget(
+    profile: MemoryProfile,
+    what: str,
+    fact_ids: list[int],
+    episode_ids: list[int],
+    message_id: int,
+    actor_user: User | None,
+) -> Forgetting:
+    with transaction.atomic():
+        facts = list(
+            profile.memories.filter(pk__in=fact_ids, status=Memory.Status.ACTIVE)
+            .select_related("profile")
+            .order_by("pk")
+        )
+        for memory in facts:
+            memory_reject(
+                memory=memory,
+                actor=MemoryHistory.Actor.USER,
+                actor_user=actor_user,
+                note=f"asked in chat (message {message_id})",
+            )
+        episodes, _ = Episode.objects.filter(profile=profile, message_id__in=episode_ids).delete()
+    return Forgetting(what, [m.text for m in facts], episodes)
+
+
+def embed_request(text: str) -> list[float] | None:
+    """`text` (what to forget) as a recall query, or None if the embedder fails. Blocks: call it
+    off the event loop, and outside any row lock."""
+    try:
+        return embeddings.embed_query_sync(text)
+    except Exception:  # noqa: BLE001 - without a vector, full text still finds candidates
+        return None
+
+
+def _fold(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _content_words(text: str) -> list[str]:
+    return [_fold(w) for w in search_terms(text)]
+
+
+def _same_word(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if min(len(a), len(b)) < STEM:
+        return False
+    return a.startswith(b) or b.startswith(a) or a[: STEM + 1] == b[: STEM + 1]
+
+
+def _matches(wanted: list[str], text: str) -> bool:
+    """More than half of the request's content words are in `text`."""
+    words = _content_words(text)
+    found = sum(1 for w in wanted if any(_same_word(w, t) for t in words))
+    return found * 2 > len(wanted)

@@ -1,0 +1,103 @@
+""" "Forget ...": only what matches is forgotten. Real PostgreSQL and the local embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import User
+from cats.models import Cat
+from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
+from memories.episodes import Context, episodes_record
+from memories.forgetting import _content_words, _matches, embed_request, forget_asked
+from memories.models import Episode, ExtractionJob, Memory
+from memories.services import memory_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def whiskers(alice: User) -> Cat:
+    return CatFactory.create(owner=alice, name="Whiskers")
+
+
+def forget(cat: Cat, what: str, previous: int | None = None) -> tuple[list[str], int]:
+    said = MessageFactory.create(conversation=ConversationFactory.create(cat=cat), text=what)
+    done = forget_asked(
+        profile=cat.memory_profile,
+        what=what,
+        message_id=said.pk,
+        previous_message_id=previous,
+        actor_user=cat.owner,
+        query_vector=embed_request(what),
+    )
+    return done.facts, done.episodes
+
+
+@pytest.mark.parametrize(
+    ("asked", "text", "matches"),
+    [
+        ("I live in Lyon", "Lives in Lyon", True),
+        ("I live in Lyon", "Lives in Paris", False),  # one word of two: not it
+        ("I live in Lyon", "Works as a nurse", False),
+        ("my sister", "Sister is called Mia", True),
+        ("that I'm scared of thunderstorms", "Is scared of thunderstorms", True),
+        ("que j'habite à Lyon", "Habite à Lyon", True),
+        ("my job", "Works as a nurse", False),  # no shared word: never by nearness alone
+    ],
+)
+def test_a_request_matches_what_holds_most_of_its_words(
+    asked: str, text: str, matches: bool
+) -> None:
+    assert _matches(_content_words(asked), text) is matches
+
+
+def test_forgetting_what_nobody_said_forgets_nothing(whiskers: Cat) -> None:
+    nurse = memory_create(profile=whiskers.memory_profile, text="Works as a nurse")
+    facts, episodes = forget(whiskers, "I live in Lyon")
+    assert (facts, episodes) == ([], 0)
+    nurse.refresh_from_db()
+    assert nurse.status == Memory.Status.ACTIVE
+
+
+def test_forgetting_rejects_each_matching_fact_and_drops_each_matching_episode(
+    whiskers: Cat,
+) -> None:
+    profile = whiskers.memory_profile
+    lyon = memory_create(profile=profile, text="Lives in Lyon")
+    paris = memory_create(profile=profile, text="Grew up in Paris")
+    conversation = ConversationFactory.create(cat=whiskers)
+    said = [
+        MessageFactory.create(conversation=conversation, text=t)
+        for t in ("I live in Lyon now, near the river", "I love the cello")
+    ]
+    episodes_record(profile=profile, said=[Context(m) for m in said], embed=False)
+
+    facts, episodes = forget(whiskers, "I live in Lyon")
+
+    assert (facts, episodes) == (["Lives in Lyon"], 1)
+    lyon.refresh_from_db()
+    paris.refresh_from_db()
+    assert (lyon.status, paris.status) == (Memory.Status.REJECTED, Memory.Status.ACTIVE)
+    assert list(lyon.history.values_list("operation", "actor")) == [
+        ("add", "cat"),
+        ("reject", "user"),
+    ]
+    assert list(Episode.objects.values_list("text", flat=True)) == ["I love the cello"]
+
+
+def test_forget_it_forgets_the_message_before_and_stops_learning_from_it(
+    whiskers: Cat,
+) -> None:
+    profile = whiskers.memory_profile
+    conversation = ConversationFactory.create(cat=whiskers)
+    before = MessageFactory.create(conversation=conversation, text="I have a dog named Rex")
+    episodes_record(profile=profile, said=[Context(before)], embed=False)
+    ExtractionJob.objects.create(message=before, profile=profile)
+    rex = memory_create(profile=profile, text="Has a dog named Rex", source_message_id=before.pk)
+
+    facts, episodes = forget(whiskers, "", previous=before.pk)
+
+    assert (facts, episodes) == (["Has a dog named Rex"], 1)
+    rex.refresh_from_db()
+    assert rex.status == Memory.Status.REJECTED
+    assert ExtractionJob.objects.get(message=before).status == ExtractionJob.Status.DONE
