@@ -35,6 +35,8 @@ from bench.common import SERVED_AS_PRODUCTION
 EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "locomo_dev.json"
 PREFIX = "recallbench-"
 KS = (1, 3, 5, 10)
+# The smoke (CI) proves the section works, on the first sessions of one conversation.
+SMOKE_SESSIONS = 2
 SMOKE_QUESTIONS = 15
 TARGETS = {"hit@1": 0.55, "hit@5": 0.80}
 
@@ -191,7 +193,7 @@ def _setup_django() -> None:
 
 
 def catchat_rankings(
-    record: dict[str, Any], questions: list[tuple[str, set[str]]]
+    record: dict[str, Any], sessions: list[Any], questions: list[tuple[str, set[str]]]
 ) -> tuple[list[list[str]], list[list[str]], dict[str, Any]]:
     """Import the conversation into a new cat, learn from it, then ask the recall API each
     question; returns each question's ranking of turn ids (source messages of the recalled
@@ -213,7 +215,7 @@ def catchat_rankings(
     # lines in what an episode embeds, as in the product).
     cat = cat_create(owner=user, name=record["conversation"]["speaker_b"])
     began = time.monotonic()
-    result = conversations_import(cat=cat, sessions=sessions_of(record))
+    result = conversations_import(cat=cat, sessions=sessions)
     imported_s = time.monotonic() - began
     began = time.monotonic()
     learned = asyncio.run(learning.drain())
@@ -280,20 +282,21 @@ def run(smoke: bool) -> dict[str, Any]:
     everything: dict[str, list[list[str]]] = {}
     all_questions: list[tuple[str, set[str]]] = []
     for record in records:
+        sessions = sessions_of(record)
         questions = counted_questions(record)
         if smoke:
-            questions = questions[:SMOKE_QUESTIONS]
+            sessions = sessions[:SMOKE_SESSIONS]
+            said = {t.id for s in sessions for t in s.turns}
+            questions = [q for q in questions if q[1] <= said][:SMOKE_QUESTIONS]
         human = record["conversation"]["speaker_a"]
-        turns = [
-            (t.id or "", t.text) for s in sessions_of(record) for t in s.turns if t.role == "user"
-        ]
+        turns = [(t.id or "", t.text) for s in sessions for t in s.turns if t.role == "user"]
         print(
             f"-- recall: {record['sample_id']} ({human}), {len(questions)} questions",
             file=sys.stderr,
             flush=True,
         )
         ranked = baselines(turns, questions)
-        ranked["CatChat recall"], alone, cost = catchat_rankings(record, questions)
+        ranked["CatChat recall"], alone, cost = catchat_rankings(record, sessions, questions)
         ranked["(episodes alone, same recall)"] = alone
         report["conversations"][record["sample_id"]] = {
             "questions": len(questions),
@@ -307,7 +310,8 @@ def run(smoke: bool) -> dict[str, Any]:
     report["methods"] = {m: hits(r, all_questions) for m, r in everything.items()}
     ours = report["methods"]["CatChat recall"]
     report["targets"] = {
-        name: {"target": goal, "measured": ours[name], "met": ours[name] >= goal}
+        # A smoke's handful of questions says nothing either way.
+        name: {"target": goal, "measured": ours[name], "met": None if smoke else ours[name] >= goal}
         for name, goal in TARGETS.items()
     }
     return report
@@ -335,7 +339,7 @@ def table(report: dict[str, Any]) -> list[tuple[str, str]]:
             )
         )
     for name, verdict in report["targets"].items():
-        state = "MET" if verdict["met"] else "NOT MET"
+        state = {None: "not measured (smoke)", True: "MET", False: "NOT MET"}[verdict["met"]]
         rows.append(
             (f"target: {name}", f"{state}: {verdict['measured']} (target {verdict['target']})")
         )
