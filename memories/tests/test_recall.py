@@ -4,12 +4,16 @@ fixed size), so that what is near what is plain to read; test_recall_quality.py 
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
+from django.db import connection
 from pytest_django import DjangoAssertNumQueries
 
 from accounts.models import User
 from memories.models import Memory, MemoryProfile
-from memories.recall import memory_tokens, recall, search_terms
+from memories.recall import BITS_DIMENSIONS, BITS_MODEL, memory_tokens, recall, search_terms
 from memories.tests.factories import MemoryFactory, MemoryProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -189,3 +193,65 @@ def test_recall_is_one_query_however_many_memories(
         # What callers read costs nothing more.
         read = [(m.pk, m.text, m.category, m.importance, m.pinned) for m in found]
     assert [text for _, text, *_ in read] == [f"Memory number {i} about Rex" for i in range(6)]
+
+
+def e5_like(rng: random.Random, near: list[float] | None = None) -> list[float]:
+    """A unit vector of 384 floats, off-centre as e5's are (or near `near`)."""
+    base = near or [0.05] * BITS_DIMENSIONS
+    vector = [b + rng.gauss(0, 0.04) for b in base]
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector]
+
+
+def test_vectors_ranked_by_their_bits_first_come_in_exact_cosine_order(
+    alices: MemoryProfile,
+) -> None:
+    rng = random.Random(3)
+    query = e5_like(rng)
+    vectors = [e5_like(rng, query if i % 3 == 0 else None) for i in range(60)]
+    for i, vector in enumerate(vectors):
+        remember(alices, f"Fact {i}", vector, embedding_model=BITS_MODEL)
+    found = recall(
+        profile=alices,
+        query_text="",
+        query_vector=query,
+        model=BITS_MODEL,
+        limit=10,
+        token_budget=1000,
+    )
+
+    def cosine_distance(v: list[float]) -> float:
+        return 1 - sum(a * b for a, b in zip(v, query, strict=True))
+
+    nearest = sorted(range(60), key=lambda i: (cosine_distance(vectors[i]), i))[:10]
+    assert [m.text for m in found] == [f"Fact {i}" for i in nearest]
+    assert found[0].distance == pytest.approx(cosine_distance(vectors[nearest[0]]), abs=1e-5)
+
+
+def test_only_vectors_of_the_bits_model_get_bits(alices: MemoryProfile) -> None:
+    rng = random.Random(4)
+    e5 = remember(alices, "Of the model", e5_like(rng), embedding_model=BITS_MODEL)
+    other = remember(alices, "Same size, other model", e5_like(rng), embedding_model="x/384")
+    small = remember(alices, "Another size", NORTH)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, embedding_bits IS NOT NULL FROM memories_memory WHERE profile_id = %s",
+            [alices.pk],
+        )
+        assert dict(cursor.fetchall()) == {e5.pk: True, other.pk: False, small.pk: False}
+    # And a vector of another model, even of the same size, is never compared.
+    found = recall(
+        profile=alices, query_text="", query_vector=e5_like(rng), model=BITS_MODEL, limit=5
+    )
+    assert [m.text for m in found] == ["Of the model"]
+
+
+def test_full_text_finds_a_word_only_in_the_profiles_own_memories(
+    alices: MemoryProfile, bobs: MemoryProfile
+) -> None:
+    for i in range(30):
+        remember(bobs, f"Rex number {i}")
+    remember(alices, "Has a dog named Rex")
+    remember(alices, "Lives in Lyon")
+    assert texts(alices, "Rex?", None) == ["Has a dog named Rex"]
+    assert len(texts(bobs, "Rex?", None, limit=40, token_budget=1000)) == 30
