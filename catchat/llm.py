@@ -62,6 +62,11 @@ class Persona:
     memories: tuple[str, ...] = ()  # what the cat recalled for this turn, most relevant first
     forgot: str | None = None  # set when the human just asked it to forget this
     unknown: str | None = None  # asked to forget this, it remembered nothing of the kind
+    # What was recalled, structured (the offline brain answers questions from it), the cat's
+    # urgent needs, and the hour of the day where it lives.
+    recalled: tuple[offline.Remembered, ...] = ()
+    needs: tuple[str, ...] = ()
+    hour: int | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +228,9 @@ async def _stream_offline(request: ChatRequest) -> AsyncIterator[Token | Finishe
         memories=persona.memories,
         forgot=persona.forgot,
         unknown=persona.unknown,
+        recalled=persona.recalled,
+        needs=persona.needs,
+        hour=persona.hour,
     )
     count = 0
     async for word in offline.stream_words(reply, settings.OFFLINE_WORD_DELAY_MS / 1000):

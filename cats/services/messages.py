@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from catchat import embeddings
 from catchat.llm import ChatRequest, Persona, model_name
+from catchat.offline import Remembered
 from catchat.realtime import group_name, push_on_commit
 from cats import frames, prompts
 from cats.models import Cat, Conversation, Message
@@ -311,6 +312,11 @@ def reply_begin(
             memories=memories,
             forgot=forgot,
             unknown=unknown,
+            recalled=tuple(
+                Remembered(kind=r.kind, text=r.text, category=r.category, at=r.at) for r in recalled
+            ),
+            needs=tuple(needs),
+            hour=timezone.localtime().hour,
         ),
         max_tokens=settings.CHAT_REPLY_MAX_TOKENS,
     )

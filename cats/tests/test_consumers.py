@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import AccessToken
 
+from catchat import offline
 from catchat.asgi import application
 from catchat.testing.fake_mistral import BreakMidStream, Fail, Hang, Reply, Truncate
 from cats import chat
@@ -635,7 +636,9 @@ async def test_the_offline_brain_speaks_in_its_mood(
         done = (await receive_until(tab, "chat.done"))[-1]["message"]
         conversation = done["conversation"]
         texts.append(done["text"])
-    assert all("bowl" in t or "dinner" in t for t in texts), texts
+    # Its urgent need shows in every reply, in words of its phrase table.
+    hungry = offline.phrases("en")["needs"]["hungry"]
+    assert all(any(line in t for line in hungry) for t in texts), texts
     await tab.disconnect()
 
 
