@@ -114,16 +114,6 @@ def embed_query_sync(text: str) -> list[float]:
     return _local_query(text)
 
 
-def embed_queries_sync(texts: list[str]) -> list[list[float]]:
-    """`embed_query` for many texts at once, in sync code. Blocks: never call it on an event
-    loop thread."""
-    if not texts:
-        return []
-    if settings.MEMORY_EMBEDDER == "mistral":
-        return _mistral_sync(texts)
-    return _local_queries(texts)
-
-
 def embed_passages_sync(texts: list[str]) -> list[list[float]]:
     """`embed_passages` for sync code. Blocks: never call it on an event loop thread."""
     if not texts:

@@ -11,6 +11,8 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from catchat import embeddings
 from catchat.testing.fake_mistral import Fail, FakeMistral, Reply, embedding_for
+from cats.tests.factories import ConversationFactory, MessageFactory
+from memories.episodes import Context, episodes_record, passage
 from memories.models import Memory, MemoryProfile
 from memories.tests.factories import MemoryFactory, MemoryProfileFactory
 
@@ -98,3 +100,27 @@ def test_an_embedder_failure_stops_with_what_was_done(
     with pytest.raises(CommandError, match="after 1 of 2 memories"):
         reembed("--batch-size", "1")
     assert Memory.objects.filter(embedding_model="mistral/mistral-embed").count() == 1
+
+
+def test_episodes_are_re_embedded_as_learning_embeds_them(
+    profile: MemoryProfile, settings: SettingsWrapper
+) -> None:
+    settings.MEMORY_EMBEDDER = "local"
+    said = MessageFactory.create(
+        conversation=ConversationFactory.create(cat=profile.cat), text="yes, on Sunday!"
+    )
+    # As the migration leaves the messages written before episodes: no vector yet.
+    episodes_record(
+        profile=profile,
+        said=[Context(said, before="Did you go to the lake?", after="How lovely.")],
+        embed=False,
+    )
+
+    assert "1/1" in reembed()
+
+    episode = profile.episodes.get()
+    assert episode.embedding is not None and episode.embedding_model == LOCAL
+    expected = embeddings.embed_passages_sync(
+        [passage(profile.cat.name, "yes, on Sunday!", "Did you go to the lake?", "How lovely.")]
+    )[0]
+    assert np.allclose(episode.embedding, expected, atol=1e-6)

@@ -3,8 +3,9 @@ vector of the current embedder (after a change of MEMORY_EMBEDDER or of the Mist
 for the messages written before episodes existed).
 
 Recall compares only vectors of the current model, so until this has run, what was embedded by
-the previous one is found by full text and pinning only. A memory is embedded as a passage (a
-text to be found), an episode as a query (as the chat turn embeds the human's message). Safe to
+the previous one is found by full text and pinning only. Both are embedded as passages (texts
+to be found): a memory its text, an episode the message between the cat's lines, as learning
+embeds it (`memories.episodes`). Safe to
 interrupt and run again: each batch is saved as it goes, and only what still needs it is redone.
 """
 
@@ -19,6 +20,7 @@ from django.db import models, transaction
 
 from catchat import embeddings
 from catchat.llm import LLMError
+from memories.episodes import passage
 from memories.models import Episode, Memory
 
 
@@ -39,18 +41,14 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
         model = embeddings.model_name()
         # Every status: a superseded or rejected memory may be restored, and must then be found.
-        self._reembed(
-            Memory, "memories", embeddings.embed_passages_sync, model, everything, batch_size
-        )
-        self._reembed(
-            Episode, "episodes", embeddings.embed_queries_sync, model, everything, batch_size
-        )
+        self._reembed(Memory, "memories", _fact_text, model, everything, batch_size)
+        self._reembed(Episode, "episodes", _episode_text, model, everything, batch_size)
 
     def _reembed(
         self,
         table: type[models.Model],
         noun: str,
-        embed: Callable[[list[str]], list[list[float]]],
+        passage_of: Callable[[Any], str],
         model: str,
         everything: bool,
         batch_size: int,
@@ -68,12 +66,13 @@ class Command(BaseCommand):
         for start in range(0, total, batch_size):
             batch = list(
                 table._default_manager.filter(pk__in=ids[start : start + batch_size])
-                .only("pk", "text")
+                .select_related(*(["profile__cat"] if table is Episode else []))
+                .defer("embedding")
                 .order_by("pk")
             )
             texts = [row.text for row in batch]  # type: ignore[attr-defined]
             try:
-                vectors = embed(texts)
+                vectors = embeddings.embed_passages_sync([passage_of(row) for row in batch])
             except LLMError as exc:
                 raise CommandError(
                     f"The embedder failed after {done} of {total} {noun} ({exc.code}: {exc}). "
@@ -89,3 +88,12 @@ class Command(BaseCommand):
             done += len(batch)
             self.stdout.write(f"  {done}/{total}")
         self.stdout.write(self.style.SUCCESS(f"Done: {total} {noun} re-embedded with {model}."))
+
+
+def _fact_text(memory: Memory) -> str:
+    return memory.text
+
+
+def _episode_text(episode: Episode) -> str:
+    # As learning embeds it (memories.episodes): the message between the cat's lines.
+    return passage(episode.profile.cat.name, episode.text, episode.before, episode.after)
