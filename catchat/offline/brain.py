@@ -15,7 +15,13 @@ from typing import Any
 
 from catchat.offline.memory import Remembered, best_answer, say_back, second_person
 from catchat.offline.topics import salient_topic
-from catchat.offline.understand import LANGUAGES, PHRASES, Understood, understand
+from catchat.offline.understand import (
+    LANGUAGES,
+    PHRASES,
+    Understood,
+    detect_language,
+    understand,
+)
 
 MODEL_NAME = "offline-brain"
 
@@ -25,9 +31,13 @@ SOUND_SHARE = 0.5
 MOOD_SHARE = 0.3
 CONTENT_MOOD_SHARE = 0.1
 ASIDE_SHARE = 0.15
-TIME_SHARE = 0.1
+TIME_SHARE = 0.06
 # Intents after which the cat may bring up something it remembers, unasked.
-CHATTY = frozenset({"news", "greeting", "small_talk", "fallback", "about_cat"})
+CHATTY = frozenset({"greeting", "small_talk", "about_cat"})
+# Where a purr or a playful aside would be out of place: bad news, a hard feeling, an insult.
+GENTLE = frozenset(
+    {"news:bad", "feeling:sad", "feeling:anxious", "feeling:lonely", "feeling:angry", "insult:"}
+)
 
 
 @functools.cache
@@ -39,16 +49,24 @@ def phrases(lang: str) -> dict[str, Any]:
 
 
 def _pick(
-    rng: random.Random, lang: str, key: str, sub: str | None = None, *, naming: str = ""
+    rng: random.Random,
+    lang: str,
+    key: str,
+    sub: str | None = None,
+    *,
+    naming: str = "",
+    avoiding: str = "",
 ) -> str:
     """A line of table `key` (its part `sub`) of `lang`, English if it has none; of the lines
     holding the placeholder `naming`, when there are some (so that what was forgotten is
-    named)."""
+    named); of those without `avoiding`."""
     table: Any = phrases(lang).get(key) or phrases("en").get(key) or []
     if sub is not None:
         table = table.get(sub, []) if isinstance(table, dict) else []
     if naming:
         table = [line for line in table if naming in line] or table
+    if avoiding:
+        table = [line for line in table if avoiding not in line] or table
     return str(rng.choice(table)) if table else ""
 
 
@@ -101,13 +119,20 @@ def compose_reply(
     body, answered = _answer(understood, last_user_text, rng, values, recalled, personality)
     parts = [body]
     if not answered and understood.intent in CHATTY and recalled and rng.random() < ASIDE_SHARE:
-        facts = [r for r in recalled[:3] if r.kind == "fact"]
+        # Something said in the reply's own language (a French fact in English reads oddly).
+        facts = [
+            r
+            for r in recalled[:3]
+            if r.kind == "fact" and detect_language(r.text, prior=lang) == lang
+        ]
         if facts:
             line = _pick(rng, lang, "recall_aside")
             parts.append(
                 _fill(line, fact=_after(line, second_person(rng.choice(facts).text)), **values)
             )
     long_form = understood.intent in ("story", "poem") or understood.lang.startswith("other")
+    if f"{understood.intent}:{understood.detail}" in GENTLE:
+        return _finish(rng, lang, parts, mood="content", needs=(), hour=None, gentle=True)
     return _finish(rng, lang, parts, mood=mood, needs=needs, hour=hour, sound=not long_form)
 
 
@@ -129,6 +154,8 @@ def _answer(
         if item is None:
             return _fill(_pick(rng, lang, "unknown_about_human"), **values), False
         fact = say_back(item, lang)
+        if item.kind == "episode":
+            return fact, True  # "You told me on 8 May 2023: ..." says it already
         key = "remember_yes" if intent == "remember" else "recall_answer_intro"
         line = _pick(rng, lang, key)
         if "{fact}" not in line:
@@ -137,7 +164,8 @@ def _answer(
     if intent == "feeling":
         return _fill(_pick(rng, lang, f"feeling_{detail}"), **values), False
     if intent == "news":
-        return _fill(_pick(rng, lang, f"news_{detail}"), **values), False
+        line = _pick(rng, lang, f"news_{detail}", avoiding="" if _named(values) else "{topic}")
+        return _fill(line, **values), False
     if intent == "story":
         return _pick(rng, lang, "stories_long" if detail == "long" else "stories_short"), False
     if intent == "joke":
@@ -157,6 +185,13 @@ def _answer(
     return _fill(line, **values), False
 
 
+def _named(values: dict[str, str]) -> bool:
+    """Whether the message's topic is a name ("Lisbon", "Mia"): worth saying back. A common word
+    said back ("Well now, dont!") is an echo, not listening."""
+    topic = values.get("topic", "")
+    return bool(topic) and topic[:1].isupper()
+
+
 def _after(line: str, fact: str) -> str:
     """`fact` as it reads where `line` puts it: lowercased after a colon ("I remember: your
     sister is called Mia."), as it is elsewhere (a name stays a name)."""
@@ -174,9 +209,14 @@ def _finish(
     mood: str,
     needs: tuple[str, ...],
     hour: int | None,
-    sound: bool,
+    sound: bool = False,
+    gentle: bool = False,
 ) -> str:
-    """The reply: maybe a sound first, then the body, then what colours it."""
+    """The reply: maybe a sound first, then the body, then what colours it (nothing when
+    `gentle`: comfort is not the moment for a purr about dinner)."""
+    if gentle:
+        reply = " ".join(p.strip() for p in parts if p and p.strip())
+        return reply[:1].upper() + reply[1:]
     if sound and rng.random() < SOUND_SHARE:
         parts.insert(0, _pick(rng, lang, "sounds"))
     for need in needs[:1]:

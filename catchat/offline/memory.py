@@ -33,8 +33,15 @@ class Remembered:
 
 
 def _fold(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    """A word to compare: no case, accents or ligatures ("sœur" ~ "soeur"), no "'s", no plural
+    "s" ("dogs" ~ "dog")."""
+    word = word.casefold().replace("œ", "oe").replace("æ", "ae")
+    decomposed = unicodedata.normalize("NFKD", word)
+    word = "".join(c for c in decomposed if not unicodedata.combining(c))
+    word = word.removesuffix("'s")
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"  # "studies" ~ "study"
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _same(a: str, b: str) -> bool:
@@ -74,6 +81,8 @@ def is_relevant(item: Remembered, question: str, lang: str) -> bool:
         if any(c not in table["wh"] and f" {c} " in f" {said} " for c in cue)
     }
     kinds = strong or kinds
+    if "identity" in kinds:
+        kinds = {"identity"}  # "what's my name?" is not answered by a sister's name
     if item.kind == "episode":
         return "event" in kinds
     return item.category in kinds
@@ -92,12 +101,12 @@ def say_back(item: Remembered, lang: str) -> str:
         if len(quote) > QUOTE_CHARS:
             quote = quote[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
         if item.at is None:
-            return f"“{quote}”"
+            return f"“{quote}”."
         month = table["months"][item.at.month - 1]
         day = "1er" if lang == "fr" and item.at.day == 1 else str(item.at.day)
         date = f"{day} {month} {item.at.year}"
-        return str(table["said_on"]).format(date=date, text=quote)
-    return second_person(item.text)
+        return str(table["said_on"]).format(date=date, text=quote) + "."
+    return second_person(item.text, lang)
 
 
 _EN_BE = {"is": "are", "was": "were", "has": "have", "does": "do", "goes": "go"}
@@ -133,7 +142,7 @@ _FR_BE = {
 }
 
 
-def second_person(fact: str) -> str:
+def second_person(fact: str, lang: str | None = None) -> str:
     """A fact as the cat says it to its human: "Lives in Lyon" -> "You live in Lyon.",
     "Sister is called Mia" -> "Your sister is called Mia.", "Habite à Lyon" -> "Tu habites à
     Lyon." Grammar only; a fact it cannot turn is quoted as it is."""
@@ -146,7 +155,9 @@ def second_person(fact: str) -> str:
         text,
         flags=re.I,
     )
-    lang = detect_language(text)
+    lang = detect_language(text, prior=lang)
+    # "Sa sœur s'appelle Léa", "His sister ...": the fact's owner is the human.
+    text = re.sub(r"^(?:his|her|their|sa|son|ses|leur|leurs)\s+", "", text, flags=re.I)
     first, _, rest = text.partition(" ")
     low = first.lower()
     if lang == "fr":
@@ -187,6 +198,8 @@ def _english_rest(rest: str) -> str:
 
 
 def _french(low: str, first: str, rest: str) -> str:
+    if low.startswith("s'") and len(low) > 3:
+        return f"tu t'{low[2:]}s {rest}".strip()  # s'appelle -> t'appelles
     if low in _FR_BE:
         return f"tu {_FR_BE[low]} {rest}".strip()
     if low.endswith("e") and len(low) > 2 and not rest.startswith(("est ", "s'")):

@@ -22,7 +22,7 @@ LANGUAGES = ("en", "fr")
 OTHERS: dict[str, frozenset[str]] = {
     "es": frozenset(
         """el la los las que de y es en un una por para con no mi tu hola qué cómo estás
-        gracias pero muy yo""".split()
+        gracias pero muy yo dónde vivo adiós gatito""".split()
     ),
     "de": frozenset(
         """der die das und ist nicht ich du ein eine mit zu von wie was hallo danke bin mein
@@ -73,9 +73,9 @@ def words(text: str) -> list[str]:
     return _WORD.findall(normalized(text))
 
 
-def detect_language(text: str) -> str:
-    """ "en", "fr", or "other:<code>" (Spanish, German, Italian, Portuguese noticed); English
-    when nothing tells (a bare "ok")."""
+def detect_language(text: str, prior: str | None = None) -> str:
+    """ "en", "fr", or "other:<code>" (Spanish, German, Italian, Portuguese noticed); `prior`
+    (else English) when nothing tells (a bare "ok", a short fact)."""
     said = normalized(text)
     tokens = words(said)
     scores = {}
@@ -90,6 +90,10 @@ def detect_language(text: str) -> str:
     scores["fr"] += sum(
         1 for t in tokens if t.startswith(("j'", "c'", "qu'", "t'", "m'", "n'", "d'", "l'", "s'"))
     )
+    if any(mark in said for mark in cues()["es_markers"]) and max(scores.values()) < 3:
+        return "other:es"
+    if not any(scores.values()) and prior in LANGUAGES:
+        return str(prior)
     best = max(LANGUAGES, key=lambda lang: (scores[lang], lang == "en"))
     other = max(OTHERS, key=lambda code: sum(1 for t in tokens if t in OTHERS[code]))
     other_score = sum(1 for t in tokens if t in OTHERS[other])
@@ -108,9 +112,19 @@ class Understood:
     detail: str = ""
 
 
+# Question words that ask for more than yes or no.
+WH_WORDS = frozenset(
+    "what what's whats where when who who's why how which quoi que où quand qui pourquoi "
+    "comment quel quelle quels quelles combien koi".split()
+)
+
+
 def is_question(said: str, table: dict[str, Any]) -> bool:
     if said.rstrip().endswith("?"):
         return True
+    last = words(said)[-1:]
+    if last and last[0] in ("comment", "quoi", "koi", "où", "quand", "qui"):
+        return True  # "mon chien s'appelle comment"
     first = words(said)[:1]
     if first and first[0] in table["question_words"]:
         return True
@@ -136,7 +150,7 @@ def understand(text: str) -> Understood:
 
     if not said:
         return make("fallback")
-    if found("insult") and not me:
+    if found("insult") and (you or not me):
         return make("insult")
     if found("are_you_real"):
         return make("are_you_real")
@@ -159,7 +173,7 @@ def understand(text: str) -> Understood:
     if feeling and (me or found("feeling_lead")) and not (question and you):
         return make("feeling", feeling)
     if question:
-        if me and not you:
+        if me and (not you or found("about_me")):
             return make("about_human")
         if found("small_talk"):
             return make("small_talk")
@@ -167,7 +181,9 @@ def understand(text: str) -> Understood:
             return make("opinion")
         if you:
             return make("about_cat")
-        return make("opinion")
+        # A yes/no question ("is it good?") gets a stance; any other, a curious cat.
+        first = words(said)[:1]
+        return make("opinion" if first and first[0] not in WH_WORDS else "fallback")
     if me:
         if found("news_bad"):
             return make("news", "bad")

@@ -260,3 +260,68 @@ def test_the_topic_is_a_name_when_there_is_one_but_never_the_cats_own() -> None:
     assert offline.salient_topic("Whiskers, my sister Mia visited", ignore="Whiskers") == "Mia"
     assert offline.salient_topic("We moved to New York last spring") == "New York"
     assert offline.salient_topic("ok") == "that"
+
+
+# Found by a tester's own conversations (each failed before its fix).
+@pytest.mark.parametrize(
+    ("asked", "recalled", "answer"),
+    [
+        (
+            "tu te souviens de mon travail ?",
+            (Remembered("fact", "Travaille comme professeure", "work"), LYON_FR),
+            "tu travailles comme professeure.",
+        ),
+        (
+            "comment s'appelle ma soeur deja",
+            (Remembered("fact", "Mari s'appelle Paul", "people"), SOEUR_FR),
+            "ta sœur s'appelle léa.",
+        ),
+        ("what city do i live in", (Remembered("fact", "Lives in Lyon", "place"), NURSE), "lyon"),
+        ("and my dogs name?", (PARIS, Remembered("fact", "Has a dog named Rex", "pets")), "rex"),
+        (
+            "what do i study?",
+            (PARIS, Remembered("fact", "Studies computer science", "routine")),
+            "you study computer science.",
+        ),
+        (
+            "when did i tell you about the support group?",
+            (SISTER, GROUP),
+            "you told me on 8 may 2023",
+        ),
+        ("what's my name", (PARIS, Remembered("fact", "Name is Sam", "identity")), "sam"),
+    ],
+)
+def test_questions_find_their_memory_and_say_it_in_the_language_asked(
+    asked: str, recalled: tuple[Remembered, ...], answer: str
+) -> None:
+    for seed in range(5):
+        assert answer in reply(asked, seed, recalled=recalled).lower()
+
+
+def test_a_question_about_something_else_is_not_answered_with_the_nearest_fact() -> None:
+    assert "mia" not in reply("what's my name", recalled=(SISTER,)).lower()
+
+
+def test_bad_news_gets_comfort_without_a_purr_or_a_playful_aside() -> None:
+    playful = {*phrases("en")["sounds"], *phrases("en")["mood"]["playful"]}
+    for seed in range(20):
+        said = reply("my brother got into a car accident", seed, mood="playful", hour=15)
+        assert not any(line in said for line in playful), said
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("i hate you", "insult"),
+        ("t'es vraiment con parfois", "insult"),
+        ("when did i tell you about my grandma?", "about_human"),
+        ("mon chien s'appelle comment", "about_human"),
+        ("ma copine m'a largué", "news"),
+    ],
+)
+def test_what_a_tester_found_misread_is_read_right(text: str, intent: str) -> None:
+    assert offline.understand(text).intent == intent
+
+
+def test_spanish_is_noticed_by_its_marks() -> None:
+    assert offline.detect_language("¿dónde vivo yo?") == "other:es"
