@@ -628,7 +628,8 @@ class CatImportView(APIView):
     """`POST cats/{id}/import/`: past conversations into the cat's history (the README's
     "Importing past conversations")."""
 
-    # Counted as one message of the chat's budget: an import is heavy (it embeds every turn).
+    # Counted as one message of the chat's budget: an import is heavy (learning then embeds
+    # and learns from every turn in the background).
     throttle_scope = "chat"
 
     @extend_schema(
@@ -638,10 +639,11 @@ class CatImportView(APIView):
         description=(
             "Each session becomes a conversation and each turn a message with its original "
             "time; a cat turn answers the user turn right before it. When this returns, your "
-            "turns are recalled like anything you said in the chat; the cat learns facts from "
-            "them in the background. All or nothing: a bad document is a 400 with field errors "
+            "turns are recalled by their words; in the background the cat embeds them (then "
+            "they are recalled by their meaning too) and learns facts from them. All or "
+            "nothing: a bad document is a 400 with field errors "
             "pointing at the place (`sessions[2].turns[5].role` is "
-            '`{"sessions": [{}, {}, {"turns": [{}, {}, {}, {}, {}, {"role": [...]}]}]}`) and '
+            '`{"sessions": {"2": {"turns": {"5": {"role": [...]}}}}}`) and '
             "imports nothing. Importing again adds only the turns not imported before "
             "(recognised by session id and turn id, or the turn's place in its session): 201 "
             "when anything was added, 200 when nothing was. At most 20,000 turns a document."
