@@ -13,6 +13,7 @@ it.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -27,9 +28,18 @@ from memories.services import memory_reject
 
 # Candidates looked at per kind for a named request.
 CANDIDATES = 20
-# Two words match when they share this many first letters (or one is the other's beginning):
-# "live" and "lives", "lyon" and "lyonnaise". Shorter words must be equal.
+# Two words match when they are equal, or one is the other with an ending of at most
+# `ENDING` letters ("live" and "lives", "scared" and "scare"), the shorter of at least `STEM`.
+# A shared beginning is not enough: "interview" is not "international".
 STEM = 4
+ENDING = 3
+# A bare "forget it" is a request only when it stands (nearly) alone: "Forget it, I'll plan it
+# myself" is a "never mind". At most this many other words (please, ok, can you...).
+BARE_EXTRA_WORDS = 2
+_FILLER = frozenset(
+    """please pls plz ok okay kitty cat just now can could would will you for me thanks
+    s'il te plaît stp svp minou peux-tu tu peux por favor""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +57,23 @@ class Forgetting:
 
 
 def forget_request(text: str) -> str | None:
-    """What `text` asks the cat to forget ("" for "forget it"), or None for any other message."""
-    return heuristics.forget_request(text)
+    """What `text` asks the cat to forget ("" for "forget it"), or None for any other message:
+    not "Forget-me-nots are my favourite flowers", not "Forget it, I'll do it myself"."""
+    if re.match(r"^\W*(?:forget|oublie)-(?!moi\b|le\b|la\b|les\b)\w", text, re.IGNORECASE):
+        return None  # a word that begins with it ("forget-me-nots")
+    what = heuristics.forget_request(text)
+    if what == "":
+        said = re.findall(r"[\w'’-]+", text.lower())
+        rest = [
+            w
+            for w in said
+            if w not in _FILLER
+            and not w.startswith(("forget", "oubli", "olvid"))
+            and w not in ("it", "that", "this", "ça", "ca", "cela", "eso", "lo", "about")
+        ]
+        if len(rest) > BARE_EXTRA_WORDS:
+            return None
+    return what
 
 
 def forget_asked(
@@ -153,9 +178,8 @@ def _content_words(text: str) -> list[str]:
 def _same_word(a: str, b: str) -> bool:
     if a == b:
         return True
-    if min(len(a), len(b)) < STEM:
-        return False
-    return a.startswith(b) or b.startswith(a) or a[: STEM + 1] == b[: STEM + 1]
+    short, long = sorted((a, b), key=len)
+    return len(short) >= STEM and long.startswith(short) and len(long) - len(short) <= ENDING
 
 
 def _matches(wanted: list[str], text: str) -> bool:

@@ -28,6 +28,7 @@ from typing import Any
 from asgiref.sync import SyncToAsync
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from cats.models import Cat, Conversation, Message
 from cats.services.cats import memory_profile
@@ -44,9 +45,8 @@ MAX_ID_CHARS = 200
 TURN_STEP = timedelta(seconds=1)
 # Times may run ahead of this server's clock by this much (the exporter's clock may be fast).
 CLOCK_SLACK = timedelta(minutes=5)
-# The namespace of the imported messages' client_ids (uuid5): fixed forever, or re-imports
-# would no longer recognise what was imported before.
-NAMESPACE = uuid.UUID("b6f0c1d2-5e3a-4f7b-9c8d-2a1e0f4b7c63")
+# What an imported message's client_id is derived with (with SECRET_KEY).
+CLIENT_ID_SALT = "catchat.imports.client_id"
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,11 @@ def _plan(cat: Cat, sessions: Sequence[ImportSession]) -> list[_Session]:
                     errors[i, j, "id"] = f"Turn id {turn.id!r} is used by sessions[{a}].turns[{b}]."
                 turn_seen.setdefault(turn.id, (i, j))
             if turn.time is None:
-                at = session.started_at if previous is None else previous + TURN_STEP
+                try:
+                    at = session.started_at if previous is None else previous + TURN_STEP
+                except OverflowError:  # a turn after 9999-12-31T23:59:59: already an error
+                    errors.setdefault((i, j, "time"), "This time is in the future.")
+                    at = previous or session.started_at
             else:
                 at = turn.time
                 if at > latest:
@@ -214,7 +218,7 @@ def _plan(cat: Cat, sessions: Sequence[ImportSession]) -> list[_Session]:
                     role=turn.role,
                     text=text,
                     at=at,
-                    client_id=uuid.uuid5(NAMESPACE, json.dumps([cat.pk, session.id, *key])),
+                    client_id=_client_id(cat, session.id, key),
                     turn_id=turn.id,
                 )
             )
@@ -306,6 +310,17 @@ def _write(cat: Cat, planned: list[_Session]) -> list[Message]:
         # memories.episodes); those already there are left as they are.
         episodes_record(profile=profile, said=[c for s in planned for c in _said(s)], embed=False)
     return created
+
+
+def _client_id(cat: Cat, session_id: str, key: list[Any]) -> uuid.UUID:
+    """The client_id of an imported turn: the same for the same cat, session and turn (so a
+    re-import finds it), and unguessable by anyone else (a keyed hash, SECRET_KEY): client_ids
+    are unique across all users, and a predictable one let another user take it first (the
+    import then failed) or probe it (a chat send with it said whether it was imported). A
+    change of SECRET_KEY makes a later re-import of an old document import it again."""
+    value = json.dumps([cat.pk, session_id, *key])
+    digest = salted_hmac(CLIENT_ID_SALT, value, algorithm="sha256").digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
 
 
 def _default_title(session: _Session) -> str:

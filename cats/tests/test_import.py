@@ -24,6 +24,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from catchat import embeddings
 from cats.models import Cat, Conversation, Message
+from cats.services.imports import _client_id
 from cats.tests.factories import CatFactory
 from memories import learning
 from memories.episodes import passage
@@ -617,3 +618,32 @@ def test_two_imports_of_one_document_at_once_add_it_once(alice: User, whiskers: 
     assert first["messages"] == second["messages"]
     assert first["imported"] + second["imported"] == 7
     assert rows() == {"conversations": 2, "messages": 7, "episodes": 3, "jobs": 3}
+
+
+def test_a_time_past_the_end_of_the_calendar_is_a_field_error_not_a_500(
+    alice_api: APIClient, whiskers: Cat
+) -> None:
+    document = {
+        "sessions": [
+            {
+                "id": "s",
+                "started_at": "9999-12-31T23:59:59Z",
+                "turns": [{"role": "user", "text": "a"}, {"role": "cat", "text": "b"}],
+            }
+        ]
+    }
+    response = post(alice_api, whiskers, document)
+    assert response.status_code == 400
+    assert "started_at" in response.json()["sessions"]["0"]
+    assert not Message.objects.exists()
+
+
+def test_an_imported_turns_client_id_cannot_be_worked_out_by_another_user(
+    alice_api: APIClient, whiskers: Cat, settings: Any
+) -> None:
+    # It was uuid5 of a namespace in the source: another user could send a chat message with
+    # it first (the import then failed with a 500) or probe it (a 409 told it was imported).
+    made = _client_id(whiskers, "s1", ["id", "t1"])
+    assert made == _client_id(whiskers, "s1", ["id", "t1"])  # the same turn, the same id
+    settings.SECRET_KEY = "another-" + "k" * 50
+    assert _client_id(whiskers, "s1", ["id", "t1"]) != made  # keyed by the server's secret

@@ -8,7 +8,13 @@ from accounts.models import User
 from cats.models import Cat
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
 from memories.episodes import Context, episodes_record
-from memories.forgetting import _content_words, _matches, embed_request, forget_asked
+from memories.forgetting import (
+    _content_words,
+    _matches,
+    embed_request,
+    forget_asked,
+    forget_request,
+)
 from memories.models import Episode, ExtractionJob, Memory
 from memories.services import memory_create
 
@@ -101,3 +107,34 @@ def test_forget_it_forgets_the_message_before_and_stops_learning_from_it(
     rex.refresh_from_db()
     assert rex.status == Memory.Status.REJECTED
     assert ExtractionJob.objects.get(message=before).status == ExtractionJob.Status.DONE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Forget-me-nots are my favourite flowers",  # a word that begins with "forget"
+        "Forget it, I'll plan it myself",  # "never mind", not a request
+        "don't forget my birthday",
+    ],
+)
+def test_what_is_no_request_to_forget_is_not_one(text: str) -> None:
+    assert forget_request(text) is None
+
+
+@pytest.mark.parametrize("text", ["forget it", "please forget that", "Actually, forget it."])
+def test_a_bare_request_standing_alone_is_one(text: str) -> None:
+    assert forget_request(text) == ""
+
+
+def test_a_shared_beginning_is_not_the_same_word(whiskers: Cat) -> None:
+    profile = whiskers.memory_profile
+    interview = memory_create(profile=profile, text="Has a job interview on Monday")
+    ngo = memory_create(profile=profile, text="Works for an international NGO")
+    chess = memory_create(profile=profile, text="Finds chess interesting")
+
+    facts, _ = forget(whiskers, "the interview")
+
+    assert facts == ["Has a job interview on Monday"]
+    for memory, status in ((interview, "rejected"), (ngo, "active"), (chess, "active")):
+        memory.refresh_from_db()
+        assert memory.status == status
