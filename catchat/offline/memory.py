@@ -39,6 +39,7 @@ def _fold(word: str) -> str:
     decomposed = unicodedata.normalize("NFKD", word)
     word = "".join(c for c in decomposed if not unicodedata.combining(c))
     word = word.removesuffix("'s")
+    word = re.sub(r"^(?:j|qu|t|l|d|s|m|n|c)'", "", word)  # "j'étudie" ~ "Étudie"
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"  # "studies" ~ "study"
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
@@ -155,7 +156,7 @@ def second_person(fact: str, lang: str | None = None) -> str:
         text,
         flags=re.I,
     )
-    lang = detect_language(text, prior=lang)
+    lang = _fact_language(text, lang)
     # "Sa sœur s'appelle Léa", "His sister ...": the fact's owner is the human.
     text = re.sub(r"^(?:his|her|their|sa|son|ses|leur|leurs)\s+", "", text, flags=re.I)
     first, _, rest = text.partition(" ")
@@ -165,6 +166,20 @@ def second_person(fact: str, lang: str | None = None) -> str:
     else:
         sentence = _english(low, first, rest)
     return sentence[0].upper() + sentence[1:] + "."
+
+
+def _fact_language(text: str, prior: str | None) -> str:
+    """A fact's language: by its words when they tell, by its first word's form when they do
+    not ("Loves sushi": an English verb; "Adore les chats": a French one), else `prior`."""
+    told = detect_language(text, prior="en")
+    if told == detect_language(text, prior="fr"):
+        return told  # its words tell
+    first = words(text)[0] if words(text) else ""
+    if first.endswith(("s", "ed")) or first in _EN_BE or first in _EN_MODAL:
+        return "en"
+    if first.endswith(("e", "t")) or first in _FR_BE:
+        return "fr"
+    return prior if prior in ("en", "fr") else "en"
 
 
 def _english(low: str, first: str, rest: str) -> str:

@@ -92,7 +92,9 @@ def detect_language(text: str, prior: str | None = None) -> str:
     )
     if any(mark in said for mark in cues()["es_markers"]) and max(scores.values()) < 3:
         return "other:es"
-    if not any(scores.values()) and prior in LANGUAGES:
+    # A text that does not tell, or tells both equally ("A 20 ans": "a" is English too), is
+    # taken in `prior`.
+    if prior in LANGUAGES and scores["en"] == scores["fr"]:
         return str(prior)
     best = max(LANGUAGES, key=lambda lang: (scores[lang], lang == "en"))
     other = max(OTHERS, key=lambda code: sum(1 for t in tokens if t in OTHERS[code]))
@@ -121,6 +123,12 @@ WH_WORDS = frozenset(
 
 def is_question(said: str, table: dict[str, Any]) -> bool:
     if said.rstrip().endswith("?"):
+        return True
+    # "and what's my job", "j'ai quel âge": a question word near the start, lead-ins aside.
+    head = [w for w in words(said)[:6] if w not in table["lead_ins"]][:4]
+    if head and head[0] in table["question_words"]:
+        return True
+    if any(w in WH_WORDS for w in head[1:]) and len(words(said)) <= 8:
         return True
     last = words(said)[-1:]
     if last and last[0] in ("comment", "quoi", "koi", "où", "quand", "qui"):

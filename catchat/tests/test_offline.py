@@ -325,3 +325,41 @@ def test_what_a_tester_found_misread_is_read_right(text: str, intent: str) -> No
 
 def test_spanish_is_noticed_by_its_marks() -> None:
     assert offline.detect_language("¿dónde vivo yo?") == "other:es"
+
+
+# Found by a second round of a tester's own conversations.
+@pytest.mark.parametrize(
+    ("asked", "recalled", "answer"),
+    [
+        ("j'ai quel âge", (LYON_FR, Remembered("fact", "A 20 ans", "identity")), "tu as 20 ans."),
+        (
+            "qu'est-ce que j'étudie ?",
+            (Remembered("fact", "Étudie le droit", "routine"),),
+            "tu étudies le droit.",
+        ),
+        ("and what's my job", (NURSE,), "you work as a nurse at night."),
+    ],
+)
+def test_questions_without_a_question_mark_or_with_an_elision_find_their_memory(
+    asked: str, recalled: tuple[Remembered, ...], answer: str
+) -> None:
+    assert answer in reply(asked, recalled=recalled).lower()
+
+
+def test_a_terrible_day_is_bad_news_and_slang_stays_french() -> None:
+    assert offline.understand("today was honestly the worst day of my life").detail == "bad"
+    understood = offline.understand("jsuis trop content")
+    assert (understood.lang, understood.intent, understood.detail) == ("fr", "feeling", "happy")
+
+
+@pytest.mark.parametrize(
+    ("fact", "conversation", "said"),
+    [
+        ("Loves sushi", "fr", "You love sushi."),  # an English fact stays English
+        ("Adore les chats", "en", "Tu adores les chats."),  # a French one French
+        ("A 20 ans", "fr", "Tu as 20 ans."),  # words tell both ways: the conversation's
+        ("Lives in Lyon", "fr", "You live in Lyon."),
+    ],
+)
+def test_a_fact_is_said_back_in_its_own_language(fact: str, conversation: str, said: str) -> None:
+    assert offline.second_person(fact, conversation) == said
