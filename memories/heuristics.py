@@ -10,8 +10,11 @@ People chat without "I": a clause may leave out its subject ("allergic to cats l
 again at the hospital") when it opens the sentence or follows a clause of the human's, never after
 "my sister ...". "Them" stands for the plural noun said just before ("spiders everywhere. I'm
 terrified of them"), and pets listed after one "I have" each keep their name ("two cats, Miso and
-Tofu"). A place runs to the end of its proper name ("à Saint-Étienne", "in New York City").
-memories/tests/learning_set.json measures all this on realistic messages (see LEARNING.md).
+Tofu"). A place runs to the end of its proper name ("à Saint-Étienne", "in New York City") or is a
+kind of place placed by one ("a tiny village near Cork"). A rule that reads a detail inside another
+statement ("I live in Leeds with our two dogs") does not compete with it for the words.
+memories/tests/learning_set.json (tuning) and learning_set_fresh.json (untuned) measure all this
+on realistic messages (see LEARNING.md).
 
 Precision beats recall here: a wrong memory is worse than a missed one. So a statement counts only
 in the first person, in the present, asserted: questions, conditionals ("if I had a dog"), hedges
@@ -93,6 +96,7 @@ class _Clause:
     # ("allergic to cats lol") or follows a clause of theirs ("live in Leeds but from Newcastle").
     subject_free: bool = False
     before: str = ""  # the message up to the clause, for "them" in "I'm terrified of them"
+    after: str = ""  # the sentence after the clause, for "since 2015" in "I've lived here since"
 
 
 _Build = Callable[[re.Match[str], _Clause], "_Draft | None"]
@@ -102,6 +106,9 @@ _Build = Callable[[re.Match[str], _Clause], "_Draft | None"]
 class _Rule:
     pattern: re.Pattern[str]
     build: _Build
+    # A rule that reads a detail inside another statement ("... with our two dogs") neither
+    # claims its span nor yields to a span already claimed.
+    claims: bool = True
 
 
 # --- vocabulary -----------------------------------------------------------------------------------
@@ -482,7 +489,8 @@ _DATE_ES = (
 
 # Words after which an object has ended: "penicillin so please remind me", "cats lol which".
 _OBJECT_END = re.compile(
-    r"\s+(?:so|which|since|cuz|coz|cos|lol|lmao|haha\w*|mdr|ptdr|tbh|ngl|btw)\b.*$",
+    r"\s+(?:so|which|since|cuz|coz|cos|lol|lmao|haha\w*|mdr|ptdr|tbh|ngl|btw|depuis|desde"
+    r"|for\s+(?:years|ages|a\s+long\s+time|(?:\d+|two|three|four|five|ten|many)\s+years))\b.*$",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -509,9 +517,20 @@ def _first_word(obj: str) -> str:
     return words[0] if words else ""
 
 
+# "people who chew loudly", "les gens qui parlent fort au téléphone": a kind of person, said with
+# a relative clause, may take a few more words.
+_PEOPLE_WHO = re.compile(
+    r"^(?:the\s+|les\s+)?(?:people|guys|men|women|those|gens|personnes|ceux|celles|mecs)"
+    r"\s+(?:who|that|qui)\b",
+    re.IGNORECASE,
+)
+
+
 def _acceptable_object(obj: str, max_words: int = 6) -> bool:
     """A liked, disliked or feared thing worth remembering: short, concrete, not about the cat."""
     words = obj.split()
+    if _PEOPLE_WHO.match(obj):
+        max_words += 3
     if not words or len(words) > max_words or _ABOUT_THE_CAT.search(obj):
         return False
     first = _first_word(obj)
@@ -592,6 +611,36 @@ def _place(obj: str, *, max_words: int = 5) -> str | None:
     if not names:
         return None
     return " ".join(out)
+
+
+# "a tiny village near Cork", "un petit village près de Quimper": a kind of place placed by a name.
+_NEAR_PLACE = re.compile(
+    r"^(?P<what>(?:(?:a|an|the|un|une|la|le)\s+|l['’]\s*)(?:[\w'’-]+\s+){0,2}?"
+    r"(?:village|town|city|suburb|hamlet|island|farm|area|neighbou?rhood|part|corner|ville|bled"
+    r"|patelin|coin|quartier|banlieue|campagne|île|hameau|ferme|région)"
+    r"(?:\s+(?:petite?|perdue?|paumée?|tranquille|pr[eè]s|loin))?\s+"
+    r"(?:near|outside(?:\s+of)?|just\s+outside(?:\s+of)?|close\s+to|not\s+far\s+from"
+    r"|(?:north|south|east|west)\s+of|in|on|of|près\s+(?:de|d['’])|à\s+côté\s+(?:de|d['’])"
+    r"|pas\s+loin\s+(?:de|d['’])|du\s+côté\s+(?:de|d['’])|dans|en|à|au|de|d['’])\s*)"
+    r"(?P<rest>.+)$",
+    re.IGNORECASE,
+)
+
+
+def _home_place(obj: str) -> str | None:
+    """A place's proper name (see _place) or a kind of place by one ("a village near Cork")."""
+    place = _place(obj)
+    if place is not None:
+        return place
+    m = _NEAR_PLACE.match(obj.strip())
+    if m is None:
+        return None
+    named = _place(m.group("rest"))
+    if named is None:
+        return None
+    what = _squash(m.group("what")).strip()
+    joiner = "" if what.endswith(("'", "’")) else " "
+    return f"{what}{joiner}{named}"
 
 
 def _job(obj: str, jobs: frozenset[str]) -> str | None:
@@ -724,9 +773,9 @@ def _antecedent(obj: str, clause: _Clause) -> str:
 _RULES: list[_Rule] = []
 
 
-def _rule(pattern: str) -> Callable[[_Build], _Build]:
+def _rule(pattern: str, *, claims: bool = True) -> Callable[[_Build], _Build]:
     def register(build: _Build) -> _Build:
-        _RULES.append(_Rule(re.compile(pattern, re.IGNORECASE), build))
+        _RULES.append(_Rule(re.compile(pattern, re.IGNORECASE), build, claims))
         return build
 
     return register
@@ -767,7 +816,7 @@ def _hate(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 
 @_rule(
-    r"\bje\s+n['’]\s*(?P<verb>aime|supporte)\s+pas\s+(?:du\s+tout\s+|trop\s+|vraiment\s+)?"
+    r"\bje\s+(?:n['’]\s*|ne\s+)?(?P<verb>aime|supporte)\s+pas\s+(?:du\s+tout\s+|trop\s+|vraiment\s+)?"
     r"(?P<obj>.+)"
     r"|\bj['’]\s*(?P<verb2>aime|supporte)\s+pas\s+(?:du\s+tout\s+|trop\s+)?(?P<obj2>.+)"
 )
@@ -776,7 +825,8 @@ def _naime_pas(m: re.Match[str], clause: _Clause) -> _Draft | None:
     if not _acceptable_object(obj):
         return None
     verb = (m.group("verb") or m.group("verb2")).lower()
-    return _Draft(f"N'{verb} pas {obj}", "preference", 3, f"dislike:{_thing(obj)}")
+    lead = "N'" if verb[0] in "aeiouéè" else "Ne "
+    return _Draft(f"{lead}{verb} pas {obj}", "preference", 3, f"dislike:{_thing(obj)}")
 
 
 @_rule(r"\bje\s+(?P<verb>déteste|deteste|hais)\s+(?P<obj>.+)")
@@ -838,9 +888,27 @@ def _fan_of(m: re.Match[str], clause: _Clause) -> _Draft | None:
     return _Draft(text, "preference", 3, f"like:{_thing(obj)}")
 
 
+_FAN_ADJ = r"(?:big|huge|massive|great|die[\s-]?hard|lifelong|total|proper|real|true|hardcore)"
+
+
 @_rule(
-    r"\bmy\s+(?P<fav>favou?rite)\s+(?P<kind>[a-z]+(?:\s+[a-z]+)?)\s+is\s+(?P<obj>.+)"
-    r"|^(?P<obj2>[\w'’ -]+?)\s+is\s+my\s+(?P<fav2>favou?rite)\s+(?P<kind2>[a-z]+(?:\s+[a-z]+)?)$"
+    rf"{_I_AM_OR_BARE}{_ADV}(?:a|an)\s+(?:{_FAN_ADJ}\s+)*"
+    rf"(?P<obj>(?!{_FAN_ADJ}\b)[^\W\d_][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,2}}?)"
+    r"\s+(?P<noun>fan|supporter|nerd|geek|buff|addict|lover|enthusiast|fanatic)\b(?!\s+of\b)"
+)
+def _a_thing_fan(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    obj = m.group("obj")
+    if not _acceptable_object(obj, max_words=3) or _first_word(obj) in _NOT_HOBBIES:
+        return None
+    noun = m.group("noun").lower()
+    article = "an" if obj[0].lower() in "aeiou" else "a"
+    return _Draft(f"Is {article} {obj} {noun}", "preference", 3, f"like:{_thing(obj)}")
+
+
+@_rule(
+    r"\bmy\s+(?P<fav>favou?rite|fave?)\s+(?P<kind>[a-z]+(?:\s+[a-z]+)?)\s+is\s+(?P<obj>.+)"
+    r"|^(?P<obj2>[\w'’ -]+?)\s+is\s+my\s+(?P<fav2>favou?rite|fave?)"
+    r"\s+(?P<kind2>[a-z]+(?:\s+[a-z]+)?)$"
 )
 def _favourite(m: re.Match[str], clause: _Clause) -> _Draft | None:
     obj = _clean(m.group("obj") or m.group("obj2"))
@@ -850,6 +918,7 @@ def _favourite(m: re.Match[str], clause: _Clause) -> _Draft | None:
     if m.group("obj2"):
         obj = _lower_start(obj, clause, m)
     fav = _cap((m.group("fav") or m.group("fav2")).lower())
+    fav = "Favourite" if fav in {"Fav", "Fave"} else fav
     return _Draft(f"{fav} {kind} is {obj}", "preference", 3, f"favorite:{kind}"[:_SLOT_MAX])
 
 
@@ -984,6 +1053,25 @@ def _allergic(m: re.Match[str], clause: _Clause) -> _Draft | None:
     return _Draft(f"Is allergic to {obj}", "health", 5, None)
 
 
+_CONDITION_SUBJECTS_EN = (
+    r"asthma|diabetes|epilepsy|migraines|arthritis|adhd|eczema|psoriasis|hay\s+fever|allergies"
+    r"|insomnia|anxiety|depression|back\s+pain|sciatica|tinnitus|ibs|endometriosis|acne"
+    r"|crohn['’]s|lupus|rosacea"
+)
+
+
+@_rule(
+    rf"(?:{_LEAD_EN}(?P<bare>)|\bmy\s+)(?P<what>{_CONDITION_SUBJECTS_EN})(?:{_A}s|\s+is|\s+are"
+    rf"|\s+has|\s+have)?\s+(?:been\s+)?{_ADV}(?:bad|awful|terrible|horrible|worse|killing\s+me"
+    r"|playing\s+up|acting\s+up|flaring(?:\s+up)?|back|getting\s+worse|out\s+of\s+control"
+    r"|a\s+nightmare|rough)\b"
+)
+def _condition_as_subject(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    what = _squash(m.group("what"))
+    what = "ADHD" if what == "adhd" else "IBS" if what == "ibs" else what
+    return _Draft(f"Has {what}", "health", 4, None)
+
+
 @_rule(rf"(?:{_I_HAVE}|\bI\s+suffer\s+from)\s+(?P<what>{_CONDITIONS_EN})\b")
 def _condition(m: re.Match[str], clause: _Clause) -> _Draft | None:
     what = re.sub(r"\s+", " ", m.group("what"))
@@ -1070,6 +1158,46 @@ def _diet_es(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 
 # Needs, negations and habits, often said without "I" ("can't have caffeine after 2pm").
+
+
+@_rule(
+    rf"(?:\bI(?:{_A}ve|\s+have)?\s+|{_LEAD_EN}(?P<bare>)){_ADV}(?P<verb>quit|stopped|gave\s+up"
+    r"|given\s+up)\s+(?P<what>smoking|drinking|vaping|alcohol|booze|cigarettes|caffeine|sugar"
+    r"|meat|weed)\b"
+    r"|\bj['’]\s*ai\s+(?:(?:complètement|enfin|définitivement)\s+)?(?:arrêté|arrete|arrêter)"
+    r"\s+(?P<what2>de\s+fumer|de\s+boire|de\s+vapoter|la\s+clope|les\s+clopes|la\s+cigarette"
+    r"|le\s+tabac|l['’]\s*alcool|le\s+sucre|la\s+viande|la\s+caféine)"
+)
+def _quit(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    if m.group("what2"):
+        return _Draft(f"A arrêté {_squash(m.group('what2'))}", "health", 4, None)
+    verb = "Gave up" if "up" in m.group("verb").lower() else _cap(m.group("verb").lower())
+    return _Draft(f"{verb} {m.group('what').lower()}", "health", 4, None)
+
+
+_DIET_WORDS_EN = (
+    r"dairy|lactose|gluten|meat|pork|beef|alcohol|booze|sugar|caffeine|nuts|peanuts|shellfish"
+    r"|seafood|eggs|fish|wheat|carbs"
+)
+_DIET_WORDS_FR = (
+    r"lactose|gluten|viande|porc|bœuf|boeuf|alcool|sucre|caféine|cafeine|arachides|cacahuètes"
+    r"|fruits\s+de\s+mer|crustacés|oeufs|œufs|produits\s+laitiers|laitages|poisson|blé"
+)
+_NOT_NOW = r"(?!\s+(?:tonight|today|this|right|now|ce\s+soir|aujourd['’]hui|cette|ce\s+midi))"
+
+
+@_rule(
+    rf"{_LEAD_EN}(?:no|zero)\s+(?P<what>{_DIET_WORDS_EN})\s+for\s+me\b{_NOT_NOW}"
+    rf"|{_LEAD_FR}(?:pas|zéro|zero)\s+(?P<prep>de|d['’])\s*(?P<what2>{_DIET_WORDS_FR})"
+    rf"\s+pour\s+moi\b{_NOT_NOW}"
+)
+def _none_for_me(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    if m.group("what2"):
+        prep = m.group("prep").lower()
+        joiner = "" if prep.endswith(("'", "’")) else " "
+        return _Draft(f"Pas {prep}{joiner}{_squash(m.group('what2'))}", "health", 4, None)
+    return _Draft(f"Avoids {m.group('what').lower()}", "health", 4, None)
+
 
 _NOT_FOODS = frozenset(
     """a an any anything anymore after before at in on until much more enough too that this it
@@ -1420,7 +1548,7 @@ def _bare_place(m: re.Match[str], clause: _Clause) -> _Draft | None:
         r"\S+\s+in\s", m.group(0)[m.start("verb") - m.start() :]
     ):
         return None
-    place = _place(m.group("obj"))
+    place = _home_place(m.group("obj"))
     if place is None:
         return None
     if verb.endswith("from"):
@@ -1434,13 +1562,31 @@ def _bare_place(m: re.Match[str], clause: _Clause) -> _Draft | None:
     r"|\b(?:on|nous)\s+(?:habite|habitons|vit|vivons)\s+(?P<prep>à|a|en|au|aux)\s+(?P<obj2>.+)"
 )
 def _bought_home(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj") or m.group("obj2"))
+    place = _home_place(m.group("obj") or m.group("obj2"))
     if place is None:
         return None
     if m.group("obj2"):
         prep = "à" if m.group("prep").lower() == "a" else m.group("prep").lower()
         return _Draft(f"Habite {prep} {place}", "place", 4, "home")
     return _Draft(f"Bought a home in {place}", "place", 4, "home")
+
+
+# Events: a test or exam passed ("I passed my driving test", "j'ai eu mon permis").
+
+
+@_rule(
+    rf"{_I_OR_BARE}{_ADV}(?P<verb>passed|aced)\s+my\s+(?P<obj>(?:[\w-]+\s+){{0,2}}?"
+    r"(?:test|exams?|finals|thesis|viva|defen[cs]e|dissertation|interview|audition|probation"
+    r"|license|licence|theory))\b"
+    r"|\bj['’]\s*ai\s+(?:enfin\s+)?(?P<verb2>eu|obtenu|réussi)\s+(?P<obj2>mon\s+(?:permis|bac"
+    r"|diplôme|master|code|concours|examen|partiel)|ma\s+(?:licence|thèse|soutenance))\b"
+)
+def _passed(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    if m.group("obj2"):
+        obj = re.sub(r"^(mon|ma)\b", lambda w: "s" + w.group(1)[1:], _squash(m.group("obj2")))
+        return _Draft(f"A {m.group('verb2').lower()} {obj}", "event", 3, None)
+    verb = _cap(m.group("verb").lower())
+    return _Draft(f"{verb} their {_squash(m.group('obj'))}", "event", 3, None)
 
 
 # Birthday.
@@ -1543,6 +1689,30 @@ def _work_at(m: re.Match[str], clause: _Clause) -> _Draft | None:
     return _Draft(f"Works {m.group('prep').lower()} {where}", "work", 3, "workplace")
 
 
+_NOT_TAUGHT = r"(?!(?:me|you|u|him|her|them|us|it|myself|yourself)\b)"
+
+
+@_rule(
+    rf"{_I_OR_BARE}{_ADV}teach\s+(?:(?P<what>{_NOT_TAUGHT}[\w'’-]+(?:\s+[\w'’-]+){{0,3}}?)\s+)?"
+    r"(?P<prep>at|in)\s+(?P<obj>.+)"
+    r"|\bj['’]\s*enseigne\s+(?:(?P<what2>(?!(?:te|lui|leur|nous|vous)\b)[\w'’-]+"
+    r"(?:\s+[\w'’-]+){0,3}?)\s+)?(?P<prep2>dans|à|au|en)\s+(?P<obj2>.+)"
+)
+def _teach(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    french = m.group("obj2") is not None
+    where = _workplace(
+        m.group("obj2") if french else m.group("obj"), _WORKPLACES_FR if french else _WORKPLACES_EN
+    )
+    if where is None or _ABOUT_THE_CAT.search(where):
+        return None
+    what = m.group("what2") if french else m.group("what")
+    if what and (_ABOUT_THE_CAT.search(what) or _first_word(what) in _VAGUE_FIRST):
+        return None
+    prep = (m.group("prep2") if french else m.group("prep")).lower()
+    lead = "Enseigne" if french else "Teaches"
+    return _Draft(" ".join(w for w in (lead, what, prep, where) if w), "work", 4, "job")
+
+
 @_rule(rf"\bI\s+{_ADV}work\s+in\s+(?P<obj>.+)")
 def _work_in(m: re.Match[str], clause: _Clause) -> _Draft | None:
     obj = _clean(m.group("obj"))
@@ -1557,6 +1727,9 @@ def _work_in(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 @_rule(r"\bje\s+(?:travaille|bosse)\s+comme\s+(?P<obj>.+)")
 def _travaille_comme(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    job = _job(m.group("obj"), _JOBS_FR)
+    if job is not None and not _ABOUT_THE_CAT.search(job):
+        return _Draft(f"Travaille comme {job}", "work", 4, "job")
     obj = _free_job(m.group("obj"))
     if not obj or len(obj.split()) > 5 or _ABOUT_THE_CAT.search(obj):
         return None
@@ -1624,24 +1797,36 @@ def _trabajo_en(m: re.Match[str], clause: _Clause) -> _Draft | None:
 # Home, home town and birthplace.
 
 
+# "I've lived in London for ten years" is home; "I've lived in Rome" alone may be the past.
+_FOR_A_WHILE = re.compile(
+    r"\b(?:for|since|all\s+my\s+life|my\s+whole\s+life|forever|most\s+of\s+my\s+life)\b",
+    re.IGNORECASE,
+)
+
+
 @_rule(
     rf"\b(?:I|we)(?:\s+{_ADV}(?P<live>live)|(?:{_A}?m|\s+am|{_A}re|\s+are|{_A}ve\s+been"
-    rf"|\s+have\s+been)\s+{_ADV}(?P<how>living|based))\s+in\s+(?P<obj>.+)"
+    rf"|\s+have\s+been)\s+{_ADV}(?P<how>living|based)|(?:{_A}ve|\s+have)\s+{_ADV}(?P<lived>lived))"
+    r"\s+in\s+(?P<obj>.+)"
 )
 def _live_in(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj"))
+    place = _home_place(m.group("obj"))
     if place is None:
+        return None
+    if m.group("lived") and not _FOR_A_WHILE.search(
+        m.group("obj")[len(place) :] + " " + clause.after[:12]
+    ):
         return None
     lead = "Is based in" if (m.group("how") or "").lower() == "based" else "Lives in"
     return _Draft(f"{lead} {place}", "place", 4, "home")
 
 
 @_rule(
-    rf"\b(?:I|we)(?:\s+have|{_A}ve)?\s+{_ADV}(?:moved|relocated)\s+(?:back\s+)?to"
-    r"\s+(?P<obj>.+)"
+    rf"(?:\b(?:I|we)(?:\s+have|{_A}ve)?\s+|{_LEAD_EN}(?P<bare>)){_ADV}(?:moved|relocated)"
+    r"\s+(?:back\s+)?to\s+(?P<obj>.+)"
 )
 def _moved_to(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj"))
+    place = _home_place(m.group("obj"))
     if place is None:
         return None
     return _Draft(f"Moved to {place}", "place", 4, "home")
@@ -1649,16 +1834,16 @@ def _moved_to(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 @_rule(rf"{_I_AM}\s+{_ADV}from\s+(?P<obj>.+)|\bI\s+{_ADV}come\s+from\s+(?P<obj2>.+)")
 def _from(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj") or m.group("obj2"))
+    place = _home_place(m.group("obj") or m.group("obj2"))
     if place is None:
         return None
     lead = "Is from" if m.group("obj") else "Comes from"
     return _Draft(f"{lead} {place}", "place", 3, "hometown")
 
 
-@_rule(rf"\bI\s+{_ADV}grew\s+up\s+in\s+(?P<obj>.+)")
+@_rule(rf"(?:\bI\s+|{_LEAD_EN}(?P<bare>)){_ADV}grew\s+up\s+in\s+(?P<obj>.+)")
 def _grew_up(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj"))
+    place = _home_place(m.group("obj"))
     if place is None:
         return None
     return _Draft(f"Grew up in {place}", "place", 3, "hometown")
@@ -1666,7 +1851,7 @@ def _grew_up(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 @_rule(r"\bI\s+was\s+born\s+(?P<raised>and\s+raised\s+)?in\s+(?P<obj>.+)")
 def _born_in(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj"))
+    place = _home_place(m.group("obj"))
     if place is None:
         return None
     if m.group("raised"):
@@ -1682,7 +1867,7 @@ _FR_PREP = r"(?P<prep>à|a|en|au|aux)"
     r"|\bje\s+vis\s+(?P<prep2>à|a|en|au|aux)\s+(?P<obj2>.+)"
 )
 def _habite(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj") or m.group("obj2"))
+    place = _home_place(m.group("obj") or m.group("obj2"))
     if place is None:
         return None
     prep = (m.group("prep") or m.group("prep2") or "").lower()
@@ -1696,7 +1881,7 @@ def _habite(m: re.Match[str], clause: _Clause) -> _Draft | None:
     r"|\bje\s+viens\s+de\s+déménager\s+(?P<prep2>à|a|en|au|aux)\s+(?P<obj2>.+)"
 )
 def _demenage(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj") or m.group("obj2"))
+    place = _home_place(m.group("obj") or m.group("obj2"))
     if place is None:
         return None
     prep = (m.group("prep") or m.group("prep2")).lower()
@@ -1707,7 +1892,7 @@ def _demenage(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 @_rule(r"\bje\s+(?P<verb>viens|suis\s+originaire|suis)\s+(?P<prep>de|du|des|d['’])\s*(?P<obj>.+)")
 def _viens_de(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj"))
+    place = _home_place(m.group("obj"))
     if place is None:
         return None
     verb = re.sub(r"\s+", " ", m.group("verb").lower())
@@ -1719,7 +1904,7 @@ def _viens_de(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 @_rule(rf"\bj['’]ai\s+grandi\s+{_FR_PREP}\s+(?P<obj>.+)")
 def _grandi(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj"))
+    place = _home_place(m.group("obj"))
     if place is None:
         return None
     prep = m.group("prep").lower()
@@ -1728,7 +1913,7 @@ def _grandi(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 @_rule(rf"\bje\s+suis\s+(?P<ne>née?)\s+{_FR_PREP}\s+(?P<obj>.+)")
 def _ne_a(m: re.Match[str], clause: _Clause) -> _Draft | None:
-    place = _place(m.group("obj"))
+    place = _home_place(m.group("obj"))
     if place is None:
         return None
     prep = m.group("prep").lower()
@@ -1988,6 +2173,23 @@ def _have_a_pet(m: re.Match[str], clause: _Clause) -> _Draft | None:
 
 
 @_rule(
+    rf"\b(?:my|our)\s+(?P<count>two|three|four|five|2|3|4|5)\s+{_PET_ADJ_EN}"
+    rf"(?P<species>{_SPECIES_EN_RE}(?:s|es)?)\b"
+    rf"|\b(?:mes|nos)\s+(?P<count2>deux|trois|quatre|cinq|2|3|4|5)\s+(?P<species2>{_SPECIES_FR_RE}"
+    r"(?:s|x)?)\b",
+    claims=False,
+)
+def _my_pets_counted(m: re.Match[str], clause: _Clause) -> _Draft | None:
+    if m.group("count2"):
+        said = f"{m.group('count2').lower()} {_squash(m.group('species2'))}"
+        return _Draft(f"A {said}", "pets", 3, None)
+    said = _squash(m.group("species"))
+    if _singular_en(said) == said:
+        return None  # "my two dog" is not a list of pets
+    return _Draft(f"Has {m.group('count').lower()} {said}", "pets", 3, None)
+
+
+@_rule(
     rf"\bj['’]ai\s+(?P<art>un|une)\s+(?P<species>{_SPECIES_FR_RE})\s+(?:qui\s+s['’]appelle"
     r"|nommée?|appelée?)\s+(?P<obj>.+)"
     rf"|\b(?:mon|ma|notre)\s+(?P<species2>{_SPECIES_FR_RE})\s+(?:(?P<verb>s['’]appelle)\s+)?"
@@ -2033,6 +2235,10 @@ def _have_a_pet_es(m: re.Match[str], clause: _Clause) -> _Draft | None:
 # --- the engine -----------------------------------------------------------------------------------
 
 
+# An eye-roll or "/s" says the message means the opposite: its likes are not likes.
+_SARCASM = re.compile(r"🙄|(?<!\w)/s\s*$")
+
+
 def extract_facts(text: str, *, cat_name: str | None = None) -> list[Fact]:
     """The facts the human states about themselves in `text`, in the order they appear.
 
@@ -2052,6 +2258,8 @@ def extract_facts(text: str, *, cat_name: str | None = None) -> list[Fact]:
         for clause in _statement_clauses(text, lowercase=lowercase)
         for found in _clause_drafts(clause)
     ]
+    if _SARCASM.search(text):
+        found = [f for f in found if not (f[0].slot or "").startswith("like:")]
     pets, named_species = _pets_in_sentences(text, lowercase=lowercase)
     found = sorted(found + pets, key=lambda f: f[2])
     facts: list[Fact] = []
@@ -2123,6 +2331,7 @@ def _clauses(text: str, start: int, end: int, *, lowercase: bool) -> Iterator[_C
             sentence_start=index == 0,
             subject_free=carries,
             before=text[: start + a + lead],
+            after=sentence[b:],
         )
         if _FIRST_PERSON_START.search(piece):
             carries = True
@@ -2135,7 +2344,7 @@ def _clause_drafts(clause: _Clause) -> Iterator[tuple[_Draft, str, int]]:
     for rule in _RULES:
         for m in rule.pattern.finditer(clause.text):
             a, b = m.span()
-            if any(a < y and x < b for x, y in claimed):
+            if rule.claims and any(a < y and x < b for x, y in claimed):
                 continue
             if _HEDGE.search(clause.text[:a]):
                 continue
@@ -2144,7 +2353,8 @@ def _clause_drafts(clause: _Clause) -> Iterator[tuple[_Draft, str, int]]:
             draft = rule.build(m, clause)
             if draft is None:
                 continue
-            claimed.append((a, b))
+            if rule.claims:
+                claimed.append((a, b))
             yield draft, clause.text[a:b].rstrip()[:_QUOTE_MAX], clause.start + a
 
 

@@ -349,6 +349,70 @@ def test_a_pet_list_ends_where_someone_else_is_the_subject() -> None:
     assert [f.text for f in facts] == ["Has a dog named Rex"]
 
 
+GRAMMAR_LEARNED_SINCE = [
+    # a kind of place placed by a name; a perfect tense with a duration is where they live
+    ("grew up in a little town outside Lyon", "Grew up in a little town outside Lyon", "place"),
+    (
+        "je viens d'un petit village près de Rodez",
+        "Vient d'un petit village près de Rodez",
+        "place",
+    ),
+    ("I've lived in Oslo since 2015", "Lives in Oslo", "place"),
+    # a condition as the subject; pets counted after "our"
+    ("my eczema is flaring up again", "Has eczema", "health"),
+    ("our three hens lay every day", "Has three hens", "pets"),
+    # a devotee named after the thing; abbreviations
+    ("I'm a massive coffee addict", "Is a coffee addict", "preference"),
+    ("my fave song is Heroes", "Favourite song is Heroes", "preference"),
+    # teaching and a job with its whole complement
+    ("I teach history at a college", "Teaches history at a college", "work"),
+    (
+        "je travaille comme vendeuse dans une boulangerie à Brest",
+        "Travaille comme vendeuse dans une boulangerie à Brest",
+        "work",
+    ),
+    # a diet said as "none for me", a habit given up, a test passed
+    ("no gluten for me", "Avoids gluten", "health"),
+    ("I quit smoking in 2019", "Quit smoking", "health"),
+    ("j'ai enfin eu mon permis", "A eu son permis", "event"),
+    # a kind of person takes a few more words; "je supporte pas" without "ne"
+    (
+        "je ne supporte pas les gens qui mâchent la bouche ouverte",
+        "Ne supporte pas les gens qui mâchent la bouche ouverte",
+        "preference",
+    ),
+]
+
+
+@pytest.mark.parametrize(("message", "text", "category"), GRAMMAR_LEARNED_SINCE)
+def test_general_grammar_learned_from_the_tuning_set(
+    message: str, text: str, category: str
+) -> None:
+    assert [(f.text, f.category) for f in extract_facts(message)] == [(text, category)]
+
+
+def test_a_detail_inside_another_statement_is_also_learned() -> None:
+    facts = extract_facts("we live in Ghent with our two rabbits")
+    assert [f.text for f in facts] == ["Lives in Ghent", "Has two rabbits"]
+
+
+NOT_LEARNED_SINCE = [
+    "no pizza for me tonight",  # a dish today, not a diet
+    "my dad quit smoking",
+    "you're a huge Spurs fan",
+    "I've lived in Oslo",  # maybe in the past
+    "my mum's arthritis is bad",
+    "I love mondays /s",  # sarcasm
+    "I hope I passed my exam",
+    "teach me to hunt at home",
+]
+
+
+@pytest.mark.parametrize("message", NOT_LEARNED_SINCE)
+def test_the_new_grammar_still_leaves_others_and_doubts_out(message: str) -> None:
+    assert extract_facts(message) == []
+
+
 PASSING_DECOYS = [
     "my brother is a chef, allergic to garlic too",  # his allergy, not theirs
     "don't eat the yellow snow",

@@ -2,8 +2,13 @@
 
 `learning_set.json` holds realistic messages in English and French, each with the facts a careful
 reader would take from it (none for decoys: other people, hypotheticals, questions, talk about the
-cat, sarcasm, the past). The set was written before the rules were tuned, and split up front:
-every odd-indexed item is "holdout", never looked at while tuning. Figures are in LEARNING.md.
+cat, sarcasm, the past). It was split into "dev" and "holdout" (every odd-indexed item), but its
+holdout misses have since been seen and tuned on: the whole of it is now TUNING data, and its
+figures say little about new messages.
+
+`learning_set_fresh.json` is the UNTUNED evidence: new messages on new topics, written in one go
+before the last round of rule changes and scored once, after it. Its floors are what it reached
+then, minus a small margin; they are below the goals, and say so. Figures are in LEARNING.md.
 
 Pure: no database, no settings.
 """
@@ -21,14 +26,18 @@ import pytest
 from memories.heuristics import CATEGORIES, Fact, extract_facts
 
 SET_PATH = Path(__file__).with_name("learning_set.json")
+FRESH_SET_PATH = Path(__file__).with_name("learning_set_fresh.json")
 
 # The goals of the issue, on the half the rules were tuned on and on the whole set.
 PRECISION_GOAL = 0.95
 RECALL_GOAL = 0.80
-# The holdout half was looked at once, after tuning: these are the floors it reached then
-# (rounded down), so that a later change that loses ground there fails.
+# The old holdout half (now tuned on as well): the floors it reached when it was still untuned.
 HOLDOUT_PRECISION_FLOOR = 0.95
 HOLDOUT_RECALL_FLOOR = 0.75
+# The fresh, untuned set, scored once (2026-12-05): precision 95.5% en, 100% fr, 97.7% all;
+# recall 53.8% en, 64.7% fr, 58.9% all, far below the 80% goal. Floors: those, minus a margin.
+FRESH_PRECISION_FLOOR = {"en": 0.90, "fr": 0.95, "all": 0.95}
+FRESH_RECALL_FLOOR = {"en": 0.50, "fr": 0.60, "all": 0.55}
 
 
 # The root conftest's autouse fixtures need pytest-django; these tests need neither a database
@@ -82,8 +91,8 @@ class Score:
         self.found += sum(any(_matches(f, e) for f in facts) for e in expected)
 
 
-def _items() -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = json.loads(SET_PATH.read_text(encoding="utf-8"))["items"]
+def _items(path: Path = SET_PATH) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["items"]
     return items
 
 
@@ -128,7 +137,7 @@ def test_the_set_is_big_varied_and_split_by_a_fixed_rule() -> None:
 
 def test_the_offline_brain_learns_what_people_say_without_inventing() -> None:
     scores = score(_items())
-    print("\n" + report(scores))
+    print("\nTUNING set (dev and old holdout both tuned on)\n" + report(scores))
     for split in ("dev", "all"):
         for lang in ("en", "fr", "all"):
             s = scores[(lang, split)]
@@ -137,6 +146,32 @@ def test_the_offline_brain_learns_what_people_say_without_inventing() -> None:
     holdout = scores[("all", "holdout")]
     assert holdout.precision >= HOLDOUT_PRECISION_FLOOR, holdout
     assert holdout.recall >= HOLDOUT_RECALL_FLOOR, holdout
+
+
+def test_the_fresh_set_is_new_varied_and_untuned() -> None:
+    items = _items(FRESH_SET_PATH)
+    assert len(items) >= 90
+    assert sum(i["lang"] == "en" for i in items) >= 50
+    assert sum(i["lang"] == "fr" for i in items) >= 40
+    decoys = sum(not i["expected"] for i in items)
+    assert 0.30 <= decoys / len(items) <= 0.45
+    assert {i["split"] for i in items} == {"fresh"}
+    old = {_fold(i["text"]) for i in _items()}
+    assert not old & {_fold(i["text"]) for i in items}
+    for item in items:
+        for expected in item["expected"]:
+            assert {expected["category"], *expected.get("also_category", [])} <= set(CATEGORIES)
+            assert expected["must_contain"]
+
+
+def test_on_fresh_untuned_messages_the_offline_brain_does_this_well() -> None:
+    """UNTUNED: this set was never used to choose a rule. Below the 80% recall goal."""
+    scores = score(_items(FRESH_SET_PATH))
+    print("\nUNTUNED fresh set\n" + report({k: v for k, v in scores.items() if k[1] == "fresh"}))
+    for lang in ("en", "fr", "all"):
+        s = scores[(lang, "fresh")]
+        assert s.precision >= FRESH_PRECISION_FLOOR[lang], (lang, s)
+        assert s.recall >= FRESH_RECALL_FLOOR[lang], (lang, s)
 
 
 def test_a_fact_needs_its_category_and_every_key_word() -> None:
