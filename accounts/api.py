@@ -2,8 +2,9 @@
 the signed-in person (`me/`). Thin: parse, call one service, serialize. Authentication and the
 error shape come from settings.REST_FRAMEWORK.
 
-Sign-up and token requests are throttled per client address (scopes "register" and "token");
-a 429 carries `Retry-After`.
+Sign-up and token requests are throttled per client address (scopes "register" and "token";
+the sign-up page shares "register"), and token requests share the log-in lockout with the
+log-in pages (accounts/login_throttle.py); a 429 carries `Retry-After`.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status as http
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, ErrorDetail, Throttled, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from accounts import login_throttle
 from accounts.models import User
 from accounts.serializers import (
     RefreshSerializer,
@@ -75,12 +77,36 @@ THROTTLED = _error(
     "Throttled",
     "Request was throttled. Expected available in 360 seconds.",
 )
+LOCKED_OUT = OpenApiResponse(
+    ErrorSerializer,
+    description="Too many requests from this address, or too many failed log-ins for this "
+    "username or address at any log-in (see the Retry-After header)",
+    examples=[
+        OpenApiExample(
+            "Throttled",
+            value={"detail": "Request was throttled. Expected available in 12 seconds."},
+        ),
+        OpenApiExample(
+            "Locked out",
+            value={"detail": "Too many failed log-in attempts. Please try again in 15 minutes."},
+        ),
+    ],
+)
 BAD_TOKEN = _error(
     "Invalid, expired or already used refresh token",
     "Already used",
     "Token is blacklisted",
     code="token_not_valid",
 )
+
+
+class LockedOut(Throttled):
+    """A 429 with Retry-After whose detail is the log-in pages' own message."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(wait=wait)
+        # Not Throttled's "Expected available in N seconds.": the pages' message says it.
+        self.detail = ErrorDetail(login_throttle.refusal(wait), code=self.default_code)
 
 
 def _user(request: Request) -> User:
@@ -158,7 +184,7 @@ class RegisterView(APIView):
             "No active account found with the given credentials",
             code="no_active_account",
         ),
-        429: THROTTLED,
+        429: LOCKED_OUT,
     },
     examples=[
         OpenApiExample(
@@ -175,9 +201,28 @@ class RegisterView(APIView):
     ],
 )
 class TokenView(TokenObtainPairView):
-    """`POST auth/token/`: trade a username and password for a token pair."""
+    """`POST auth/token/`: trade a username and password for a token pair.
+
+    Shares the log-in lockout (accounts/login_throttle.py) with the log-in pages: a locked
+    username or address is a 429 with Retry-After before any password is checked.
+    """
 
     throttle_scope = "token"
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        username = username if isinstance(username, str) else ""
+        address = login_throttle.client_address(request)
+        wait = login_throttle.wait_seconds(username=username, address=address)
+        if wait:
+            raise LockedOut(wait)
+        try:
+            response = super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            login_throttle.record_failure(username=username, address=address)
+            raise
+        login_throttle.forget_username(username)
+        return response
 
 
 @extend_schema(

@@ -1,12 +1,13 @@
 """Forms for people: sign-up on Django's UserCreationForm, bound to the custom user model, and
-log-in on Django's AuthenticationForm with throttling (accounts/login_throttle.py)."""
+log-in (the page's and the admin's) on Django's forms with the log-in lockout
+(accounts/login_throttle.py)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 
@@ -23,10 +24,12 @@ class SignUpForm(UserCreationForm):
         fields = ("username", "email")
 
 
-class LoginForm(AuthenticationForm):
-    """Refuses to check any password while the username or the address is throttled.
+class _LockoutMixin(AuthenticationForm):
+    """Refuses to check any password while the username or the address is locked out
+    (accounts/login_throttle.py); counts a failed password, forgets a username's failures once
+    it logs in.
 
-    `retry_after` is then the seconds to wait (the view answers 429 with it).
+    `retry_after` is then the seconds to wait (the log-in view answers 429 with it).
     """
 
     retry_after: int | None = None
@@ -37,17 +40,23 @@ class LoginForm(AuthenticationForm):
         wait = login_throttle.wait_seconds(username=username, address=address)
         if wait:
             self.retry_after = wait
-            minutes = math.ceil(wait / 60)
-            raise ValidationError(
-                "Too many failed log-in attempts. Please try again in %(minutes)d minute%(s)s.",
-                code="throttled",
-                params={"minutes": minutes, "s": "" if minutes == 1 else "s"},
-            )
+            raise ValidationError(login_throttle.refusal(wait), code="throttled")
         try:
             cleaned = super().clean()
         except ValidationError:
-            login_throttle.record_failure(username=username, address=address)
+            # Only a wrong password counts: the right one of someone the page refuses (a
+            # non-staff account at the admin) is no guess.
+            if self.user_cache is None:
+                login_throttle.record_failure(username=username, address=address)
             raise
         if self.user_cache is not None:
             login_throttle.forget_username(username)
         return cleaned
+
+
+class LoginForm(_LockoutMixin, AuthenticationForm):
+    """The log-in page's form."""
+
+
+class AdminLoginForm(_LockoutMixin, AdminAuthenticationForm):
+    """The admin's log-in form (set on admin.site in accounts/admin.py)."""

@@ -13,8 +13,11 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import (
     TokenRefreshSerializer as SimpleJWTTokenRefreshSerializer,
 )
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
+from accounts.services import refresh_token_spend
 
 USERNAME_MAX = User._meta.get_field("username").max_length  # 150
 USERNAME_HELP = "Up to 150 characters: letters, digits and @ . + - _ only."
@@ -94,10 +97,19 @@ class RefreshSerializer(serializers.Serializer):
     refresh = serializers.CharField(help_text="A refresh token from auth/token/ or auth/register/.")
 
 
+class _SingleUseRefreshToken(RefreshToken):
+    def blacklist(self) -> BlacklistedToken:
+        return refresh_token_spend(token=self)
+
+
 class TokenRefreshSerializer(SimpleJWTTokenRefreshSerializer):
-    """simplejwt's refresh (rotation, blacklist after rotation), with one gap closed: a token
+    """simplejwt's refresh (rotation, blacklist after rotation), with two gaps closed: a refresh
+    token sent by several requests at once rotates for one of them only (simplejwt's blacklist
+    checks, then writes; accounts.services.refresh_token_spend lets one write win), and a token
     whose user no longer exists is a 401, not a server error (simplejwt 5.5 lets the
     DoesNotExist through)."""
+
+    token_class = _SingleUseRefreshToken
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         try:

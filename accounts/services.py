@@ -17,6 +17,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
+from catchat import realtime
 
 USERNAME_TAKEN = "A user with that username already exists."
 NOT_YOUR_TOKEN = "This refresh token does not belong to you."  # noqa: S105 - a message
@@ -113,6 +114,21 @@ def refresh_token_revoke(*, user: User, refresh: str) -> None:
     token.blacklist()
 
 
+def refresh_token_spend(*, token: RefreshToken) -> BlacklistedToken:
+    """Blacklist `token` as its rotation spends it, once: of several requests spending one
+    refresh token at once, exactly one gets the blacklist row; the others raise TokenError
+    ("Token is blacklisted"), as a later request would. The blacklist's unique index decides (a
+    check before the write, as simplejwt's get_or_create does, lets all of them through).
+    """
+    token.outstand()  # the row the blacklist points at: made at issue, again if it was lost
+    outstanding = OutstandingToken.objects.get(jti=token.payload[jwt_settings.JTI_CLAIM])
+    try:
+        with transaction.atomic():
+            return BlacklistedToken.objects.create(token=outstanding)
+    except IntegrityError as exc:
+        raise TokenError("Token is blacklisted") from exc
+
+
 def user_delete(*, user: User) -> None:
     """Delete the account and everything it owns, in one transaction.
 
@@ -121,8 +137,20 @@ def user_delete(*, user: User) -> None:
     user to NULL) because the blacklist is what refuses them. The database does the rest: cats
     (with their care events, conversations, messages, extraction jobs) and memory profiles
     (with memories and history) cascade from the user.
+
+    Once it has committed, every open WebSocket of the user, in every process, gets an
+    `unauthenticated` error frame and is closed with 4401.
     """
     with transaction.atomic():
+        realtime.close_user_sockets_on_commit(
+            user.pk,
+            code=4401,  # the WebSocket's "no or bad credentials"
+            frame={
+                "type": "error",
+                "code": "unauthenticated",
+                "detail": "This account was deleted.",
+            },
+        )
         live = OutstandingToken.objects.filter(
             user=user, blacklistedtoken__isnull=True, expires_at__gt=timezone.now()
         )

@@ -136,6 +136,8 @@ def server_env(base: dict[str, str], **extra: str) -> dict[str, str]:
         "LOG_LEVEL": base.get("BENCH_SERVER_LOG_LEVEL", "WARNING"),
         "MISTRAL_API_KEY": "",
         "PYTHONPATH": str(ROOT),
+        # The idle-sockets part holds 50 tabs per bench user (a user's cap is 20 by default).
+        "WEBSOCKETS_PER_USER": "1000",
     }
     env.update(extra)
     return env

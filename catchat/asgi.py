@@ -18,13 +18,15 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from catchat.body_limit import limit_body_size  # noqa: E402
 from catchat.routing import websocket_urlpatterns  # noqa: E402
 from catchat.ws_auth import websocket_stack  # noqa: E402
 from cats import chat  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Bodies over REQUEST_MAX_BODY_BYTES are refused (413) before Django buffers them.
+        "http": limit_body_size(django_asgi_app, max_bytes=lambda: settings.REQUEST_MAX_BODY_BYTES),
         "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -1,17 +1,21 @@
 """`GET /api/v1/health/` (and `GET /api/`): can this server do its job right now?
 
 Open to anyone (load balancers, uptime checks) and cheap: one `SELECT 1`, one channel-layer
-round trip. 503 when the database is down, since nothing works without it; a channel layer
-that is down is reported (`degraded`: replies reach only the tabs of the same process).
+round trip, one cache read, each bounded by CHECK_TIMEOUT_S. 503 when any is down: without the
+database nothing works (`down`); without the channel layer replies stop reaching tabs, and
+without the cache (Redis: throttles, log-in attempts) sign-up, log-in and tokens fail
+(`degraded`). A load balancer should stop sending traffic either way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Literal
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 from django.db import DatabaseError, connection
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
@@ -25,15 +29,21 @@ from catchat.llm import llm_mode
 logger = logging.getLogger(__name__)
 
 Check = Literal["ok", "down"]
+# A channel layer that does not answer within this long counts as down.
+CHECK_TIMEOUT_S = 2.0
 
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=["ok", "degraded", "down"],
-        help_text="`down` (503) without the database; `degraded` without the channel layer.",
+        help_text="`down` (503) without the database; `degraded` (503) without the channel layer "
+        "or the cache.",
     )
     database = serializers.ChoiceField(choices=["ok", "down"])
     channel_layer = serializers.ChoiceField(choices=["ok", "down"])
+    cache = serializers.ChoiceField(
+        choices=["ok", "down"], help_text="Where throttles and log-in attempts are counted."
+    )
     channel_layer_backend = serializers.CharField(help_text="`redis` or `in-memory`.")
     llm = serializers.ChoiceField(
         choices=["mistral", "offline"], help_text="`offline`: the built-in brain answers."
@@ -53,9 +63,13 @@ def _database() -> Check:
 async def _round_trip() -> None:
     layer = get_channel_layer()
     assert layer is not None  # noqa: S101 - CHANNEL_LAYERS is always configured
-    channel = await layer.new_channel()
-    await layer.send(channel, {"type": "health.ping"})
-    await layer.receive(channel)
+
+    async def ping() -> None:
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "health.ping"})
+        await layer.receive(channel)
+
+    await asyncio.wait_for(ping(), CHECK_TIMEOUT_S)
 
 
 def _channel_layer() -> Check:
@@ -63,6 +77,16 @@ def _channel_layer() -> Check:
         async_to_sync(_round_trip)()
     except Exception as exc:  # noqa: BLE001 - any failure of the layer is "down"
         logger.warning("Health: the channel layer is down: %s", exc)
+        return "down"
+    return "ok"
+
+
+def _cache() -> Check:
+    # Socket timeouts of the Redis cache are set in settings.CACHES.
+    try:
+        cache.get("health:ping")
+    except Exception as exc:  # noqa: BLE001 - any failure of the cache is "down"
+        logger.warning("Health: the cache is down: %s", exc)
         return "down"
     return "ok"
 
@@ -89,6 +113,7 @@ class HealthView(APIView):
                     "status": "ok",
                     "database": "ok",
                     "channel_layer": "ok",
+                    "cache": "ok",
                     "channel_layer_backend": "redis",
                     "llm": "mistral",
                 },
@@ -99,12 +124,16 @@ class HealthView(APIView):
     def get(self, request: Request) -> Response:
         database = _database()
         layer = _channel_layer()
-        state = "down" if database == "down" else ("degraded" if layer == "down" else "ok")
+        cached = _cache()
+        state = (
+            "down" if database == "down" else ("degraded" if "down" in (layer, cached) else "ok")
+        )
         body = {
             "status": state,
             "database": database,
             "channel_layer": layer,
+            "cache": cached,
             "channel_layer_backend": _backend(),
             "llm": llm_mode(),
         }
-        return Response(body, status=503 if database == "down" else 200)
+        return Response(body, status=200 if state == "ok" else 503)

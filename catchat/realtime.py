@@ -9,7 +9,8 @@ to those tabs (`join`, `leave`). An idle tab then costs the process no layer sta
 task waiting on the layer, no per-channel buffer, no Redis membership of its own (measured: about
 9 KB per idle socket with channels_redis). The hub's receive is never cancelled, which also avoids
 a channels_redis hazard: cancelling one channel's receive can lose a message meant for another
-channel of the same process (see `cats.chat._stop_channels`).
+channel of the same process. Relayed stops and REST followers go through this hub too (one
+receiver per process, `cats.chat`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -165,3 +167,135 @@ async def _hub() -> _Hub:
             # Never cancelled (see the module's docstring); it ends with its event loop.
             hub.task = loop.create_task(hub.run(), name="realtime-hub")
     return hub
+
+
+# --- A user's own group: telling every open socket of an account, in every process ----------
+
+
+def user_group(user_id: int) -> str:
+    """The group every open socket of the user is in (besides its (user, cat) group)."""
+    return f"user.{user_id}"
+
+
+def close_user_sockets_on_commit(user_id: int, *, code: int, frame: Any) -> None:
+    """From sync code (a service): once the current transaction commits, every open socket of
+    the user, in every process, sends `frame` and closes with `code`."""
+    group = user_group(user_id)
+    message = {"type": "user.close", "group": group, "code": code, "frame": frame}
+
+    async def send() -> None:
+        layer = get_channel_layer()
+        assert layer is not None  # noqa: S101 - CHANNEL_LAYERS is always configured
+        await layer.group_send(group, message)
+
+    transaction.on_commit(lambda: async_to_sync(send)())
+
+
+# --- Open sockets per user, counted across processes -------------------------------------------
+#
+# One counter per user in Django's cache (Redis, shared by every process, when REDIS_URL is set):
+# incremented when a socket opens, decremented when it closes. A process that dies cannot
+# decrement what it counted, so the counter expires SOCKET_COUNT_TTL_S after it was last
+# refreshed, and each process refreshes, every SOCKET_COUNT_REFRESH_S, the counters of the users
+# with a socket open in it. What a dead process counted is forgotten once its user has had no
+# socket open anywhere for SOCKET_COUNT_TTL_S.
+
+SOCKET_COUNT_TTL_S = 300
+SOCKET_COUNT_REFRESH_S = 60
+
+
+def _socket_count_key(user_id: int) -> str:
+    return f"ws-open:{user_id}"
+
+
+async def socket_open(user_id: int, limit: int) -> bool:
+    """Count one more open socket of the user, unless `limit` are open already (in every process):
+    then count nothing and return False. Each True must be followed by one `socket_closed`."""
+    # On a thread of its own, not the database's (see cats.consumers._spend_message).
+    counted = await sync_to_async(_socket_open_sync, thread_sensitive=False)(user_id, limit)
+    if counted:
+        _sockets_here().opened(user_id)
+    return counted
+
+
+async def socket_closed(user_id: int) -> None:
+    """One socket counted by `socket_open` is closed."""
+    _sockets_here().closed(user_id)
+    await sync_to_async(_socket_closed_sync, thread_sensitive=False)(user_id)
+
+
+def _socket_open_sync(user_id: int, limit: int) -> bool:
+    key = _socket_count_key(user_id)
+    cache.add(key, 0, timeout=SOCKET_COUNT_TTL_S)
+    try:
+        count = cache.incr(key)  # atomic (INCR) on Redis
+    except ValueError:  # expired between add and incr
+        cache.add(key, 0, timeout=SOCKET_COUNT_TTL_S)
+        count = cache.incr(key)
+    if count > limit:
+        _socket_closed_sync(user_id)
+        return False
+    cache.touch(key, SOCKET_COUNT_TTL_S)
+    return True
+
+
+def _socket_closed_sync(user_id: int) -> None:
+    key = _socket_count_key(user_id)
+    try:
+        count = cache.decr(key)
+    except ValueError:  # expired (its sockets outlived SOCKET_COUNT_TTL_S unrefreshed)
+        return
+    if count < 0:  # it expired and restarted while sockets counted before were open
+        cache.incr(key, -count)
+    cache.touch(key, SOCKET_COUNT_TTL_S)
+
+
+class _SocketsHere:
+    """The open sockets of this process (one event loop) by user, and the task that keeps their
+    counters from expiring."""
+
+    def __init__(self) -> None:
+        self.users: dict[int, int] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def opened(self, user_id: int) -> None:
+        self.users[user_id] = self.users.get(user_id, 0) + 1
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(
+                self.refresh(), name="realtime-socket-counts"
+            )
+
+    def closed(self, user_id: int) -> None:
+        left = self.users.get(user_id, 0) - 1
+        if left > 0:
+            self.users[user_id] = left
+        else:
+            self.users.pop(user_id, None)
+
+    async def refresh(self) -> None:
+        """Every SOCKET_COUNT_REFRESH_S while sockets are open here, renew their counters."""
+        while self.users:
+            await asyncio.sleep(SOCKET_COUNT_REFRESH_S)
+            keys = [_socket_count_key(user_id) for user_id in list(self.users)]
+            try:
+                await sync_to_async(_touch_all, thread_sensitive=False)(keys)
+            except Exception:
+                logger.exception("Could not renew the open-socket counters; retrying later")
+
+
+def _touch_all(keys: list[str]) -> None:
+    for key in keys:
+        cache.touch(key, SOCKET_COUNT_TTL_S)
+
+
+_sockets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SocketsHere] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sockets_here() -> _SocketsHere:
+    loop = asyncio.get_running_loop()
+    here = _sockets.get(loop)
+    if here is None:
+        here = _sockets[loop] = _SocketsHere()
+    return here

@@ -6,13 +6,29 @@ errors `{"<field>": ["..."]}` (DRF's own). Someone else's object is a 404, never
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from catchat import body_limit, outages
+
+logger = logging.getLogger(__name__)
+
+
+class RequestTooLarge(APIException):
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE (= REQUEST_MAX_BODY_BYTES), met by a way in
+    other than the ASGI app, which refuses it earlier (catchat.body_limit)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -20,8 +36,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     `WWW-Authenticate` header of a 401), with bare lists wrapped as `{"detail": [...]}`:
     `raise ValidationError("...")` would otherwise answer a JSON array.
 
-    Returns None for exceptions DRF does not know, so a server error stays a server error.
+    An unreachable cache (throttles count in Redis) or database is a 503 with Retry-After
+    (catchat.outages). Returns None for other exceptions DRF does not know, so a server error
+    stays a server error.
     """
+    if isinstance(exc, RequestDataTooBig):  # Django's own check, as DRF reads `request.body`
+        exc = RequestTooLarge(body_limit.too_large_message(settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
+    outage = outages.unavailable(exc)
+    if outage is not None:
+        request = context.get("request")
+        logger.error("%s: %s (%r)", getattr(request, "path", "?"), outage, exc)
+        return Response(
+            {"detail": outage},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(outages.RETRY_AFTER_S)},
+        )
     response = drf_exception_handler(exc, context)
     if response is not None and not isinstance(response.data, dict):
         response.data = {"detail": response.data}

@@ -81,6 +81,30 @@ def workers() -> int:
     return count
 
 
+# How long `make run WORKERS=N` waits for Redis to answer at start.
+REDIS_CHECK_TIMEOUT_S = 3.0
+
+
+def require_redis(url: str, timeout: float = REDIS_CHECK_TIMEOUT_S) -> None:
+    """Refuse to start (SystemExit, non-zero) unless Redis at `url` answers a PING within
+    `timeout` s: worker processes without it would each serve their own tabs only, and every
+    throttled request would fail."""
+    import redis
+
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout, retry_on_timeout=False
+    )
+    try:
+        client.ping()
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise SystemExit(
+            f"WORKERS > 1 needs a reachable Redis, and REDIS_URL={url} does not answer ({exc}). "
+            "Start Redis, fix REDIS_URL, or run one process (WORKERS=1)."
+        ) from None
+    finally:
+        client.close()
+
+
 def gunicorn_command(*, host: str, port: int, count: int, grace: int) -> list[str]:
     """gunicorn with `count` uvicorn workers on host:port (the ASGI lifespan drains replies)."""
     bind = f"[{host.strip('[]')}]:{port}" if ":" in host.strip("[]") else f"{host}:{port}"
@@ -126,6 +150,8 @@ def main() -> int:
     """
     host, port = _host_and_port()
     count = workers()
+    if count > 1:
+        require_redis(os.environ["REDIS_URL"])
     # Access log lines must show up at once, also when piped (`make run | tee`).
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
@@ -159,6 +185,7 @@ def main() -> int:
     from daphne.server import Server
 
     _drain_replies_before_shutdown(settings.CHAT_SHUTDOWN_GRACE_S)
+    _cap_request_bodies(settings.REQUEST_MAX_BODY_BYTES)
 
     # The banner says where it listens; daphne still reports a failure to listen (CRITICAL).
     logging.getLogger("daphne").setLevel(logging.WARNING)
@@ -169,6 +196,67 @@ def main() -> int:
     # A port already in use ends in SystemExit(1) (and the embedded database stops with us).
     cli.run(["--endpoint", endpoint(host, port), ASGI_APPLICATION])
     return 0
+
+
+def _cap_request_bodies(limit: int) -> None:
+    """daphne receives a whole request body (Twisted writes it to a file) and then queues all of
+    it for the app before the app runs, so catchat.body_limit alone answers 413 only once a
+    300 MB body sits in memory. Here daphne's request class stops storing a body past `limit`
+    bytes as it arrives, answers the same 413 and closes the connection. (uvicorn, under
+    WORKERS=N, hands the body over as it arrives, with flow control: the ASGI cap suffices.)"""
+    import json
+
+    from daphne import http_protocol
+    from twisted.web import http
+
+    from catchat.body_limit import too_large_message
+
+    class CappedRequest(http_protocol.WebRequest):
+        _body_bytes = 0
+        _refused = False
+
+        def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted's name
+            super().gotLength(length)
+            if length is not None and length > limit:
+                self._refuse()
+
+        def handleContentChunk(self, data: bytes) -> None:  # noqa: N802 - Twisted's name
+            if self._refused:
+                return
+            self._body_bytes += len(data)
+            if self._body_bytes > limit:
+                self._refuse()
+                return
+            super().handleContentChunk(data)
+
+        def process(self) -> Any:
+            if not self._refused:
+                return super().process()
+            return None
+
+        def connectionLost(self, reason: Any) -> None:  # noqa: N802 - Twisted's name
+            if self._refused:  # never reached the app: nothing of daphne's to clean up
+                http.Request.connectionLost(self, reason)
+            else:
+                super().connectionLost(reason)
+
+        def _refuse(self) -> None:
+            self._refused = True
+            message = too_large_message(limit)
+            if getattr(self.channel, "_path", b"").startswith(b"/api/"):
+                body = json.dumps({"detail": message}).encode()
+                content_type = b"application/json"
+            else:
+                body = f"<!doctype html><title>413</title><p>{message}</p>\n".encode()
+                content_type = b"text/html; charset=utf-8"
+            self.channel.transport.write(
+                b"HTTP/1.1 413 Content Too Large\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+                b"Connection: close\r\n\r\n%s" % (content_type, len(body), body)
+            )
+            self.channel.transport.loseConnection()
+
+    # daphne's HTTPFactory builds its requests from this module-level name.
+    http_protocol.WebRequest = CappedRequest
 
 
 def _drain_replies_before_shutdown(grace: int) -> None:

@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # An unreachable cache or database met by a view is a 503, not a 500 (catchat.outages).
+    "catchat.outages.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "catchat.urls"
@@ -102,13 +104,19 @@ else:
 # pool drops a connection that broke, and the request that met it fails with a readable error.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+# With the database down or unreachable, a request gives up after DATABASE_TIMEOUT_S (waiting for
+# a pooled connection; each new connection's attempt is bounded the same) and answers 503.
+DATABASE_TIMEOUT_S = env.int("DATABASE_TIMEOUT_S", default=10)
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "min_size": 1,
     # Per process. Sync work runs on few threads (one for the WebSocket consumers, a handful
     # for HTTP requests); more than this waits up to `timeout` s for a connection.
     "max_size": env.int("DATABASE_POOL_SIZE", default=10),
-    "timeout": 10,
+    "timeout": DATABASE_TIMEOUT_S,
 }
+# libpq's connect_timeout: without it a host that drops packets holds a connection attempt for
+# the kernel's TCP timeout (minutes).
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", DATABASE_TIMEOUT_S)
 DATABASES["default"].setdefault("TEST", {})
 # Two test runs on one server (two checkouts, two terminals) each need their own database.
 if env.str("TEST_DATABASE_NAME", default=""):
@@ -122,15 +130,30 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.password_validation.NotBlankValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "cats:list"
 LOGOUT_REDIRECT_URL = "login"
+# The log-in lockout (accounts/login_throttle.py): failed passwords at the log-in page, the
+# admin's log-in and `auth/token/` count together, per username and per client address; past
+# either limit within the window, that username or address is refused until the window closes.
+LOGIN_LOCKOUT_FAILURES = env.int("LOGIN_LOCKOUT_FAILURES", default=5)
+LOGIN_LOCKOUT_ADDRESS_FAILURES = env.int("LOGIN_LOCKOUT_ADDRESS_FAILURES", default=20)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+if min(LOGIN_LOCKOUT_FAILURES, LOGIN_LOCKOUT_ADDRESS_FAILURES, LOGIN_LOCKOUT_MINUTES) < 1:
+    raise ImproperlyConfigured("LOGIN_LOCKOUT_* must be whole numbers of at least 1.")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# The largest request body (bytes): bigger ones are refused with a 413 before they are read
+# (catchat.body_limit, in the ASGI app), and Django's own check says the same. An import
+# document (at most 20,000 turns, cats.services.imports) must fit in it.
+REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -148,6 +171,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "catchat",
+            # An unreachable Redis fails a request in seconds (a 503, catchat.outages), not after
+            # the kernel's TCP timeout.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
     CHANNEL_LAYERS = {
@@ -178,7 +204,13 @@ if MEMORY_EMBEDDER not in {"local", "mistral"}:
     raise ImproperlyConfigured("MEMORY_EMBEDDER must be 'local' or 'mistral'.")
 
 CHAT_MAX_MESSAGE_CHARS = 4000
-CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=20)  # per user, WebSocket
+# Per user, every tab and REST client together (cats.chat.turn), counted in the cache.
+CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=20)
+# Open WebSockets one user may hold at once (every tab and device, every process); one more is
+# refused with `too_many_sockets` and closed with 4429.
+WEBSOCKETS_PER_USER = env.int("WEBSOCKETS_PER_USER", default=20)
+if WEBSOCKETS_PER_USER < 1:
+    raise ImproperlyConfigured("WEBSOCKETS_PER_USER must be a whole number of at least 1.")
 CHAT_REPLY_MAX_TOKENS = env.int("CHAT_REPLY_MAX_TOKENS", default=400)
 # Deltas are gathered for this long before they cross the channel layer as one frame.
 CHAT_DELTA_WINDOW_MS = env.int("CHAT_DELTA_WINDOW_MS", default=40)
@@ -221,13 +253,16 @@ REST_FRAMEWORK = {
     # ASCII JSON (\u escapes): a lone surrogate echoed in an error (DRF quotes a bad choice)
     # cannot be encoded as UTF-8, which was a 500. Clients decode both the same.
     "UNICODE_JSON": False,
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's, with too deep a document a 400 and a body over REQUEST_MAX_BODY_BYTES a 413.
+    "DEFAULT_PARSER_CLASSES": ["catchat.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Proxies in front of the server: the per-address throttles then trust exactly that many
     # X-Forwarded-For entries (0: the socket's address; a client cannot fake its way out).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
-    # Per scope (views set `throttle_scope`): chat per user, sign-up and tokens per address.
+    # Per scope (views set `throttle_scope`): conversation imports per user, sign-up and tokens
+    # per address. Chat messages count against CHAT_MESSAGES_PER_MINUTE (cats.chat.turn), over
+    # REST and the WebSocket alike.
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "chat": env.str("THROTTLE_CHAT", default="30/min"),

@@ -1,9 +1,10 @@
 """`POST chat/` over REST, as one JSON answer or as Server-Sent Events, and the first design's
 aliases (`POST /api/chat`, `GET /api/cat/state`).
 
-The turn is the WebSocket's: the message is saved by `services.message_accept` before anything
-else (so a bad request or a busy conversation is refused with nothing half-done), then
-`chat.follow_turn` starts the reply and relays its frames. With `Accept: text/event-stream`
+The turn is the WebSocket's (`chat.take_turn`, through `chat.follow_turn`): the message is
+counted against the user's one budget and saved before anything else (so a bad request, a busy
+conversation or a spent budget is refused with nothing half-done: 400, 409, 429), then the
+reply starts and its frames are relayed. With `Accept: text/event-stream`
 each frame is one event named as in the WebSocket without the `chat.` prefix (`accepted`,
 `started`, `delta`, `done`, `error`), its data the frame's JSON. A client that goes away stops
 nothing: the reply is still written and saved, and a resend with the same `client_id` returns
@@ -19,9 +20,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import connection
 from django.http import Http404, HttpResponseBase, StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
@@ -50,6 +49,7 @@ INPUT_STATUS = {
     "not_found": status.HTTP_404_NOT_FOUND,
     "busy": status.HTTP_409_CONFLICT,
     "conflict": status.HTTP_409_CONFLICT,
+    "rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,  # the tab's budget: CHAT_MESSAGES_PER_MINUTE
 }
 # How a reply that failed is answered in JSON mode, by error code.
 FAILURE_STATUS = {
@@ -87,6 +87,8 @@ class ChatRefused(APIException):
     def __init__(self, error: services.ChatInputError) -> None:
         super().__init__(detail=error.detail, code=error.code)
         self.status_code = INPUT_STATUS.get(error.code, status.HTTP_400_BAD_REQUEST)
+        if isinstance(error, chat.RateLimited):
+            self.wait = error.retry_after  # DRF's handler sends it as Retry-After
 
 
 class ChatRequestSerializer(serializers.Serializer):
@@ -137,7 +139,8 @@ SSE_EXAMPLE = (
 
 
 class ChatView(APIView):
-    throttle_scope = "chat"
+    # No DRF throttle: the turn counts the message against the same per-user budget as a tab's
+    # (CHAT_MESSAGES_PER_MINUTE), so REST and WebSocket together get one.
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
     @extend_schema(
@@ -152,7 +155,17 @@ class ChatView(APIView):
         responses={
             200: OpenApiResponse(ChatResultSerializer, description="The reply, complete."),
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="The turn's frames as Server-Sent Events."
+                # One Server-Sent Event (as clients and schemathesis read the stream): its name
+                # and its data, the frame's JSON.
+                {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "string", "description": "accepted, delta, done..."},
+                        "data": {"type": "string", "description": "The frame, as JSON."},
+                    },
+                    "required": ["data"],
+                },
+                description="The turn's frames as Server-Sent Events.",
             ),
             400: OpenApiResponse(description="Field errors, or an empty message."),
             404: OpenApiResponse(description="No such cat or conversation of yours."),
@@ -186,32 +199,25 @@ class ChatView(APIView):
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         cat = access_cat(user, data["cat"]) if "cat" in data else _first_cat(user)
-        conversation_id = data.get("conversation")
         try:
-            text = services.clean_text(data["message"])
-            accepted = services.message_accept(
+            # The one turn (the tab's too): budget, busy, save, `chat.accepted`, the reply.
+            turn = chat.follow_turn(
                 cat=cat,
-                text=text,
+                user_id=user.pk,
+                text=services.clean_text(data["message"]),
                 client_id=data.get("client_id") or uuid.uuid4(),
-                conversation_id=conversation_id,
-                busy=chat.is_busy(conversation_id),
+                conversation_id=data.get("conversation"),
             )
+            if isinstance(request.accepted_renderer, EventStreamRenderer):
+                first = async_to_sync(_first)(turn)  # refusals are raised here, before a byte
+                return StreamingHttpResponse(
+                    _events(first, turn),
+                    content_type="text/event-stream; charset=utf-8",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                )
+            return _answer(async_to_sync(_collect)(turn))
         except services.ChatInputError as exc:
             raise ChatRefused(exc) from exc
-        turn = chat.follow_turn(cat=cat, accepted=accepted)
-        # This request is done with the database, but would hold its pooled connection until
-        # the response ends, while the reply it waits for needs one of its own: at the pool's
-        # size in waiting requests, every reply would wait forever. Give it back now (unless a
-        # transaction is open around the request, as in tests: it is then not ours to end).
-        if not connection.in_atomic_block:
-            connection.close()
-        if isinstance(request.accepted_renderer, EventStreamRenderer):
-            return StreamingHttpResponse(
-                _events(turn),
-                content_type="text/event-stream; charset=utf-8",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
-        return _answer(async_to_sync(_collect)(turn))
 
     def handle_exception(self, exc: Exception) -> Response:
         # An error before the stream starts is an ordinary JSON error with its status.
@@ -220,14 +226,24 @@ class ChatView(APIView):
         return super().handle_exception(exc)
 
 
-async def _events(turn: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def _first(turn: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+    return await anext(turn)
+
+
+async def _events(
+    first: dict[str, Any], turn: AsyncIterator[dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    yield _event(first)
     async for frame in turn:
-        event = SSE_EVENTS.get(frame["type"])
-        if event is None:
-            yield b": keepalive\n\n"  # a comment: keeps proxies from closing an idle stream
-            continue
-        data = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
-        yield f"event: {event}\ndata: {data}\n\n".encode()
+        yield _event(frame)
+
+
+def _event(frame: dict[str, Any]) -> bytes:
+    event = SSE_EVENTS.get(frame["type"])
+    if event is None:
+        return b": keepalive\n\n"  # a comment: keeps proxies from closing an idle stream
+    data = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {event}\ndata: {data}\n\n".encode()
 
 
 async def _collect(turn: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:

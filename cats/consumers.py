@@ -6,26 +6,24 @@ this consumer only relays the frames of its (user, cat) group.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import math
 import time
 import uuid
 from collections import deque
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.core.cache import cache
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError
 
 from catchat import realtime
 from catchat.llm import llm_mode
-from catchat.realtime import group_name, send_to_group
+from catchat.realtime import group_name
 from cats import chat, frames, services
 from cats.models import Cat
 from cats.selectors import find_cat, find_conversation
@@ -36,6 +34,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_MANY_SOCKETS = 4429  # over settings.WEBSOCKETS_PER_USER
 
 # Frames longer than this are refused unread. The longest chat message (4,000 characters, each
 # one even escaped as a \uXXXX\uXXXX pair) fits in it; daphne's own limit closes the socket.
@@ -86,6 +85,8 @@ class CatConsumer(AsyncWebsocketConsumer):
     group: str | None = None
     groups: tuple[str, ...] = ()  # channels' automatic groups: none (and no list per socket)
     _closing = False
+    _counted_user: int | None = None  # whose open sockets count this one (realtime.socket_open)
+    _user_group: str | None = None
     # Group frames that arrived between joining the group and sending `hello` (sent after it).
     _early: list[dict[str, Any]] | None = None
 
@@ -113,6 +114,16 @@ class CatConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self._refuse("unauthenticated", "Log in first.", CLOSE_UNAUTHENTICATED)
             return
+        # Counted before any query: a flood of sockets costs the database nothing.
+        limit = settings.WEBSOCKETS_PER_USER
+        if not await realtime.socket_open(user.pk, limit):
+            await self._refuse(
+                "too_many_sockets",
+                f"At most {limit} connections may be open at once: close another tab first.",
+                CLOSE_TOO_MANY_SOCKETS,
+            )
+            return
+        self._counted_user = user.pk
         cat_id = self.scope["url_route"]["kwargs"]["cat_id"]
         cat = await database_sync_to_async(find_cat)(user, cat_id)
         if cat is None:
@@ -124,6 +135,9 @@ class CatConsumer(AsyncWebsocketConsumer):
         # and in the group, and the client drops it by its seq. Frames of the group wait in
         # `_early` until the hello is sent.
         self._early = []
+        # The account's group too: deleting the account closes this socket (4401) everywhere.
+        self._user_group = realtime.user_group(user.pk)
+        await realtime.join(self._user_group, self._on_account_event)
         await realtime.join(self.group, self._relay)
         await self.accept()
         if settings.CHAT_SWEEP:
@@ -133,11 +147,16 @@ class CatConsumer(AsyncWebsocketConsumer):
             "cat": frames.cat_payload(cat),
             "state": await database_sync_to_async(services.cat_state)(cat),
             "llm": llm_mode(),
-            "in_flight": chat.in_flight(cat),
+            "in_flight": await chat.in_flight(cat),  # any process's, after joining the group
         }
         await self._send(hello)
         while self._early:  # in order, also what arrives meanwhile
-            await self.cat_frame(self._early.pop(0))
+            event = self._early.pop(0)
+            if event.get("type") == "user.close":
+                self._early = None
+                await self._on_account_event(event)
+                return
+            await self.cat_frame(event)
         self._early = None
 
     async def _relay(self, event: dict[str, Any]) -> None:
@@ -156,8 +175,59 @@ class CatConsumer(AsyncWebsocketConsumer):
         await self._leave_group()
 
     async def _leave_group(self) -> None:
+        """Leave the groups and give back this socket's place among its user's open sockets.
+        Safe to call twice."""
         if self.group is not None:
             await realtime.leave(self.group, self._relay)
+        if self._user_group is not None:
+            await realtime.leave(self._user_group, self._on_account_event)
+        if self._counted_user is not None:
+            user_id, self._counted_user = self._counted_user, None
+            await realtime.socket_closed(user_id)
+
+    async def _on_account_event(self, event: dict[str, Any]) -> None:
+        """A message of the account's group (`realtime.close_user_sockets_on_commit`): say why,
+        then close with the code it carries."""
+        if event.get("type") != "user.close" or self._closing:
+            return
+        if self._early is not None:  # still connecting: after the hello
+            self._early.append(event)
+            return
+        self._closing = True
+        await self._send(event["frame"])
+        await self.close(code=event["code"])
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        """A frame, as channels handles it; but when its handler finds the account or the cat
+        gone (deleted while this socket was open), the socket is told so and closed (4401,
+        4404) instead of failing."""
+        try:
+            await super().websocket_receive(message)
+        except (ObjectDoesNotExist, IntegrityError):
+            if not await self._close_if_gone():
+                raise
+
+    async def _close_if_gone(self) -> bool:
+        """Close the socket if its user or its cat no longer exists; True if it did."""
+        gone = await database_sync_to_async(self._what_is_gone)()
+        if gone is None:
+            return False
+        self._closing = True
+        if gone == "user":
+            await self._send(frames.error("unauthenticated", "This account no longer exists."))
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+        else:
+            await self._send(frames.error("not_found", "This cat no longer exists."))
+            await self.close(code=CLOSE_NOT_FOUND)
+        return True
+
+    def _what_is_gone(self) -> str | None:
+        user = self.scope["user"]
+        if not type(user).objects.filter(pk=user.pk, is_active=True).exists():
+            return "user"
+        if self.cat is None or not Cat.objects.filter(pk=self.cat.pk).exists():
+            return "cat"
+        return None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.cat is None or self._closing:
@@ -217,59 +287,20 @@ class CatConsumer(AsyncWebsocketConsumer):
         assert self.cat is not None  # noqa: S101
         text = services.clean_text(frame.get("text"))
         client_id = _uuid(frame.get("client_id"))
-        conversation_id = _optional_id(frame.get("conversation"))
-        # The recall vector is computed while the message is counted and saved.
-        query = chat.embed_ahead(text)
-        replying = False
         try:
-            replying = await self._accept_and_reply(
-                text, client_id, conversation_id, received_at, query
+            # The one turn (REST's too): every tab hears `chat.accepted`, then the reply.
+            await chat.take_turn(
+                cat=self.cat,
+                user_id=self.scope["user"].pk,
+                text=text,
+                client_id=client_id,
+                conversation_id=_optional_id(frame.get("conversation")),
+                received_at=received_at,
             )
-        finally:
-            if not replying:  # refused, a resend, or a fault: nobody will read it
-                query.cancel()
-
-    async def _accept_and_reply(
-        self,
-        text: str,
-        client_id: uuid.UUID,
-        conversation_id: int | None,
-        received_at: float,
-        query: asyncio.Future[list[float] | None],
-    ) -> bool:
-        """Count, save and answer the message; True once its reply has started (with `query`)."""
-        assert self.cat is not None  # noqa: S101
-        wait = await _spend_message(self.scope["user"].pk)
-        if wait:
-            limit = settings.CHAT_MESSAGES_PER_MINUTE
+        except chat.RateLimited as exc:
             await self._reject(
-                "rate_limited",
-                f"{self.cat.name} reads at most {limit} messages a minute: try again in {wait} s.",
-                retry_after=wait,
-                client_id=str(client_id),
+                "rate_limited", exc.detail, retry_after=exc.retry_after, client_id=str(client_id)
             )
-            return False
-        accepted = await database_sync_to_async(services.message_accept)(
-            cat=self.cat,
-            text=text,
-            client_id=client_id,
-            conversation_id=conversation_id,
-            busy=chat.is_busy(conversation_id),
-        )
-        await send_to_group(
-            self._group,
-            {
-                "type": "chat.accepted",
-                "client_id": str(client_id),
-                "message": frames.message_payload(accepted.message),
-            },
-        )
-        if not accepted.needs_reply:
-            return False
-        chat.start_reply(
-            cat=self.cat, user_message=accepted.message, received_at=received_at, query=query
-        )
-        return True
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
         assert self.cat is not None  # noqa: S101
@@ -364,28 +395,6 @@ def _echo(frame: dict[str, Any]) -> dict[str, str]:
         return {"client_id": str(uuid.UUID(value))}
     except ValueError:
         return {}
-
-
-async def _spend_message(user_id: int) -> int:
-    """Count a chat message against the user's CHAT_MESSAGES_PER_MINUTE (all tabs, in the cache).
-    Returns 0 when it may go, or the seconds until it may.
-
-    On a thread of its own, not the database's: Django's `cache.aget` runs on the one thread
-    that serves every query of this process, and a Redis round trip there delays them all."""
-    return await sync_to_async(_spend_message_sync, thread_sensitive=False)(user_id)
-
-
-def _spend_message_sync(user_id: int) -> int:
-    key = f"chat-messages:{user_id}"
-    now = time.time()
-    limit = settings.CHAT_MESSAGES_PER_MINUTE
-    # Only the newest `limit` times matter: the list stays short whatever the limit.
-    sent = [t for t in cache.get(key, []) if t > now - 60][-limit:]
-    if len(sent) >= limit:
-        return max(1, math.ceil(sent[0] + 60 - now))
-    sent.append(now)
-    cache.set(key, sent, timeout=60)
-    return 0
 
 
 def _uuid(value: object) -> uuid.UUID:

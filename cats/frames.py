@@ -173,6 +173,7 @@ ErrorCode = Literal[
     "llm_truncated",
     "conflict",
     "server_error",
+    "too_many_sockets",
 ]
 
 

@@ -3,11 +3,14 @@ throttling, `me/` and the export of all of one's data."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import time_machine
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -261,6 +264,28 @@ def test_a_garbage_refresh_token_is_a_401(api: APIClient) -> None:
 
     assert response.status_code == 401
     assert response.json()["code"] == "token_not_valid"
+
+
+@pytest.mark.django_db(transaction=True)  # each thread's own connection sees the token
+def test_ten_refreshes_at_once_with_one_refresh_token_rotate_it_once(alice: User) -> None:
+    pair = obtain(APIClient(), "alice")
+    start = threading.Barrier(10)
+
+    def refresh(_: int) -> int:
+        client = APIClient()
+        try:
+            start.wait(timeout=10)
+            return client.post(REFRESH, {"refresh": pair["refresh"]}).status_code
+        finally:
+            connections.close_all()  # back to the pool: ten threads, ten connections
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = sorted(pool.map(refresh, range(10)))
+
+    assert answers == [200] + [401] * 9
+    assert BlacklistedToken.objects.count() == 1
+    # The pair from the log-in, and the one rotation's new refresh token.
+    assert OutstandingToken.objects.filter(user=alice).count() == 2
 
 
 # --- log-out -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Throttling of the HTML log-in form: 5 failures per username or 20 per address in 15 minutes."""
+"""The log-in lockout: 5 failures per username or 20 per address in 15 minutes, counted together
+at the log-in page, the admin's log-in page and the token API (accounts/login_throttle.py)."""
 
 from __future__ import annotations
 
@@ -121,3 +122,133 @@ def test_an_attempt_without_a_password_is_not_counted(client: Client, alice: Use
         assert response.status_code == 200
 
     assert _log_in(client, "alice", PASSWORD).status_code == 302
+
+
+# --- one lockout for every log-in: the page, the admin's page, the token API -----------------
+
+TOKEN = reverse("accounts_api:token")
+ADMIN_LOGIN = reverse("admin:login")
+
+
+def _token(username: str, password: str, address: str = "127.0.0.1") -> Any:
+    return Client().post(
+        TOKEN,
+        {"username": username, "password": password},
+        content_type="application/json",
+        REMOTE_ADDR=address,
+    )
+
+
+def _admin_log_in(client: Client, username: str, password: str, address: str = "127.0.0.1") -> Any:
+    return client.post(
+        ADMIN_LOGIN,
+        {"username": username, "password": password, "next": "/admin/"},
+        REMOTE_ADDR=address,
+    )
+
+
+@pytest.fixture
+def root(db: None) -> User:
+    return UserFactory.create(username="root", is_staff=True, is_superuser=True)
+
+
+def test_failures_at_the_log_in_page_lock_the_token_api_too(client: Client, alice: User) -> None:
+    _fail(client, "alice", 5)
+
+    response = _token("alice", PASSWORD, address="198.51.100.2")
+
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
+    assert response.json() == {
+        "detail": "Too many failed log-in attempts. Please try again in 15 minutes."
+    }
+
+
+def test_failures_at_the_token_api_lock_the_username_from_any_address(
+    client: Client, alice: User
+) -> None:
+    for n in range(5):  # each guess from another address: the username still counts them all
+        assert _token("alice", "wrong password", address=f"203.0.113.{n}").status_code == 401
+
+    page = _log_in(client, "alice", PASSWORD, address="198.51.100.2")
+    api = _token("alice", PASSWORD, address="198.51.100.3")
+
+    assert page.status_code == 429
+    assert THROTTLED in page.content.decode()
+    assert api.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_failures_at_every_log_in_count_together(client: Client, root: User) -> None:
+    _fail(client, "root", 2, address="203.0.113.1")
+    for _ in range(2):
+        assert _token("root", "wrong password", address="203.0.113.2").status_code == 401
+    assert _admin_log_in(Client(), "root", "wrong password", "203.0.113.3").status_code == 200
+
+    response = _admin_log_in(client, "root", PASSWORD, address="198.51.100.2")
+
+    assert THROTTLED in response.content.decode()
+    assert "try again in 15 minutes" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_five_wrong_passwords_at_the_admin_lock_it_and_the_token_api(
+    client: Client, root: User
+) -> None:
+    for _ in range(5):
+        response = _admin_log_in(client, "root", "wrong password")
+        assert response.status_code == 200
+        assert THROTTLED not in response.content.decode()
+
+    refused = _admin_log_in(client, "root", PASSWORD)
+
+    assert THROTTLED in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert _token("root", PASSWORD, address="198.51.100.2").status_code == 429
+
+
+def test_the_admin_still_lets_staff_in_and_keeps_others_out(
+    client: Client, root: User, alice: User
+) -> None:
+    response = _admin_log_in(client, "root", PASSWORD)
+
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(root.pk)
+    assert client.get("/admin/accounts/user/").status_code == 200
+    # A person who is not staff is refused, but the right password is no failed guess.
+    for _ in range(5):
+        assert _admin_log_in(Client(), "alice", PASSWORD).status_code == 200
+    assert _log_in(Client(), "alice", PASSWORD).status_code == 302
+
+
+def test_a_token_granted_wipes_the_usernames_earlier_failures(alice: User) -> None:
+    for _ in range(4):
+        assert _token("alice", "wrong password").status_code == 401
+    assert _token("alice", PASSWORD).status_code == 200
+
+    for _ in range(4):  # a fresh budget of five
+        assert _token("alice", "wrong password").status_code == 401
+
+    assert _token("alice", PASSWORD).status_code == 200
+
+
+def test_a_token_request_without_a_password_is_not_counted(alice: User) -> None:
+    for _ in range(6):
+        response = Client().post(TOKEN, {"username": "alice"}, content_type="application/json")
+        assert response.status_code == 400
+
+    assert _token("alice", PASSWORD).status_code == 200
+
+
+def test_the_lockout_limits_come_from_the_settings(
+    client: Client, alice: User, settings: SettingsWrapper
+) -> None:
+    settings.LOGIN_LOCKOUT_FAILURES = 2
+    settings.LOGIN_LOCKOUT_MINUTES = 1
+    _fail(client, "alice", 2)
+
+    response = _token("alice", PASSWORD)
+
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert response.json()["detail"].endswith("try again in 1 minute.")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
+
+REGISTER = reverse("accounts_api:register")
 
 
 def test_sign_up_creates_the_user_logs_them_in_and_shows_their_cats(client: Client) -> None:
@@ -95,3 +101,60 @@ def test_log_out_by_get_is_refused(client: Client, alice: User) -> None:
 
     assert response.status_code == 405
     assert client.session["_auth_user_id"] == str(alice.pk)
+
+
+# --- the sign-up page spends REST sign-up's budget -------------------------------------------
+
+
+@pytest.fixture
+def low_register_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ScopedRateThrottle read the rates from settings at import: patch the class's copy.
+    rates = {**ScopedRateThrottle.THROTTLE_RATES, "register": "2/hour"}
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
+
+
+def _sign_up(client: Client, username: str, address: str = "127.0.0.1") -> Any:
+    return client.post(
+        reverse("signup"),
+        {"username": username, "password1": PASSWORD, "password2": PASSWORD},
+        REMOTE_ADDR=address,
+    )
+
+
+def test_the_sign_up_page_is_throttled_per_address(client: Client, low_register_rate: None) -> None:
+    assert _sign_up(Client(), "u1").status_code == 302
+    assert _sign_up(Client(), "u2").status_code == 302
+
+    response = _sign_up(client, "u3")
+
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 3600
+    assert "Too many sign-ups from your address. Please try again in 60 minutes." in (
+        response.content.decode()
+    )
+    assert not User.objects.filter(username="u3").exists()
+    assert "_auth_user_id" not in client.session
+    # Another address has its own allowance.
+    assert _sign_up(Client(), "u3", address="10.0.0.9").status_code == 302
+
+
+def test_the_sign_up_page_and_rest_sign_up_share_one_budget(
+    client: Client, low_register_rate: None
+) -> None:
+    api = APIClient()
+    assert api.post(REGISTER, {"username": "u1", "password": PASSWORD}).status_code == 201
+    assert _sign_up(Client(), "u2").status_code == 302
+
+    page = _sign_up(client, "u3")
+    rest = api.post(REGISTER, {"username": "u4", "password": PASSWORD})
+
+    assert page.status_code == rest.status_code == 429
+    assert not User.objects.filter(username__in=["u3", "u4"]).exists()
+
+
+def test_a_refused_sign_up_attempt_counts_too(client: Client, low_register_rate: None) -> None:
+    # As REST sign-up counts every request: a bot trying names cannot probe for free.
+    for _ in range(2):
+        assert _sign_up(client, "alice-again" * 20).status_code == 200
+
+    assert _sign_up(client, "u1").status_code == 429

@@ -45,6 +45,7 @@ def test_health_reports_each_part(client: Client) -> None:
         "status": "ok",
         "database": "ok",
         "channel_layer": "ok",
+        "cache": "ok",
         # CI runs the suite on the Redis layer when Redis answers (REDIS_URL).
         "channel_layer_backend": "redis"
         if REDIS_LAYER in str(settings.CHANNEL_LAYERS)

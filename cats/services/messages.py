@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, OuterRef, Value, When
+from django.db.models import Case, Exists, OuterRef, QuerySet, Value, When
 from django.utils import timezone
 
 from catchat import embeddings
@@ -90,21 +90,19 @@ def message_accept(
 
     Creates the conversation when `conversation_id` is None, and otherwise moves its
     `updated_at` (the human wrote in it). Raises ChatInputError: `busy` for a new message while
-    the conversation has a reply in flight (refused before saving, so the text stays with the
-    user), `not_found` for a conversation that is not this cat's, and `conflict` for a
-    client_id that belongs to someone else's message. A resend is never busy.
+    the conversation has a reply in flight, in any process (a streaming reply with a live
+    lease, asked in the conversation's UPDATE; `busy=True` is this process's own fast answer),
+    refused before saving, so the text stays with the user; `not_found` for a conversation that
+    is not this cat's, and `conflict` for a client_id that belongs to someone else's message. A
+    resend is never busy. Every tab of the (user, cat) gets `chat.accepted` once the message is
+    committed (a resend's too: the sender waits for it).
 
     Three statements for a new message (conversation, message, extraction job): a resend is
     rare, so the message is inserted first and the unique client_id tells it apart.
     """
-    if busy:
-        existing = _by_client_id(client_id)
-        if existing is not None:
-            return _resend(existing, cat)
-        raise ChatInputError(
-            "busy", "The cat is still answering in this conversation: wait or stop it first."
-        )
     try:
+        if busy:
+            raise _Busy
         with transaction.atomic():
             if conversation_id is None:
                 conversation = Conversation.objects.create(cat=cat, title=_title(text))
@@ -120,6 +118,14 @@ def message_accept(
             # Queued with the message itself: a crash before the cat learns from it loses
             # nothing (memories.learning picks pending jobs up later).
             job_enqueue(profile=memory_profile(cat), message_id=message.pk)
+            _push_accepted(cat, message)
+    except _Busy:
+        existing = _by_client_id(client_id)
+        if existing is not None:
+            return _resend(existing, cat)
+        raise ChatInputError(
+            "busy", "The cat is still answering in this conversation: wait or stop it first."
+        ) from None
     except IntegrityError:
         # This client_id was saved already: a resend, or two tabs racing with it.
         existing = _by_client_id(client_id)
@@ -129,19 +135,46 @@ def message_accept(
     return Accepted(message=message, created=True, needs_reply=True)
 
 
+class _Busy(Exception):
+    """The conversation has a reply in flight (rolls the touch of the conversation back)."""
+
+
+def _push_accepted(cat: Cat, message: Message) -> None:
+    accepted: frames.Accepted = {
+        "type": "chat.accepted",
+        "client_id": str(message.client_id),
+        "message": frames.message_payload(message),
+    }
+    push_on_commit(group_name(cat.owner_id, cat.pk), accepted)
+
+
+def _replying(conversation: str) -> str:
+    """SQL: whether the conversation (a column reference) has a reply being written."""
+    table = Message._meta.db_table
+    return (
+        f"EXISTS (SELECT 1 FROM {table} AS m WHERE m.conversation_id = {conversation}"  # noqa: S608
+        f" AND m.status = '{Message.Status.STREAMING}' AND m.lease_until > %s)"
+    )
+
+
 def _touch_conversation(cat: Cat, conversation_id: int) -> Conversation:
     """The cat's conversation, its `updated_at` moved to now: one UPDATE ... RETURNING, which
-    finds, checks the owner and touches at once. Raises ChatInputError(`not_found`)."""
+    finds, checks the owner, touches, and tells whether a reply is being written in it (in any
+    process) at once. Raises ChatInputError(`not_found`), or _Busy (roll the touch back)."""
     table = Conversation._meta.db_table
+    now = timezone.now()
     found = list(
         Conversation.objects.raw(
-            f"UPDATE {table} SET updated_at = %s WHERE id = %s AND cat_id = %s RETURNING *",  # noqa: S608 - the table name is ours
-            [timezone.now(), conversation_id, cat.pk],
+            f"UPDATE {table} SET updated_at = %s WHERE id = %s AND cat_id = %s"  # noqa: S608 - the table name is ours
+            f" RETURNING *, {_replying(table + '.id')} AS replying",
+            [now, conversation_id, cat.pk, now],
         )
     )
     if not found:
         raise ChatInputError("not_found", "No such conversation.")
     conversation = found[0]
+    if getattr(conversation, "replying", False):  # the RETURNING's extra column
+        raise _Busy
     conversation.cat = cat
     return conversation
 
@@ -158,6 +191,7 @@ def _by_client_id(client_id: uuid.UUID) -> Message | None:
 def _resend(existing: Message, cat: Cat) -> Accepted:
     if existing.conversation.cat_id != cat.pk:
         raise ChatInputError("conflict", "That client_id was already used for another message.")
+    _push_accepted(cat, existing)
     return Accepted(
         message=existing, created=False, needs_reply=not getattr(existing, "has_reply", False)
     )
@@ -178,7 +212,9 @@ def _title(text: str) -> str:
 
 
 def regenerate_target(*, cat: Cat, conversation_id: object) -> Message:
-    """The user message a regenerated reply answers: the newest one of the conversation."""
+    """The user message a regenerated reply answers: the newest one of the conversation.
+    Raises ChatInputError `busy` while a reply is being written there in any process (asked in
+    the same query)."""
     if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
         raise ChatInputError("bad_frame", "`conversation` must be a conversation id.")
     message = (
@@ -186,12 +222,30 @@ def regenerate_target(*, cat: Cat, conversation_id: object) -> Message:
             conversation_id=conversation_id, conversation__cat=cat, role=Message.Role.USER
         )
         .select_related("conversation")
+        .annotate(replying=Exists(_streaming(conversation_id=OuterRef("conversation_id"))))
         .order_by("-created_at", "-id")
         .first()
     )
     if message is None:
         raise ChatInputError("not_found", "No such conversation, or nothing to answer in it.")
+    if message.replying:
+        raise ChatInputError(
+            "busy", "The cat is still answering in this conversation: wait or stop it first."
+        )
     return message
+
+
+def _streaming(**where: object) -> QuerySet[Message]:
+    """Replies being written (streaming, with a live lease: a reply whose lease ran out is no
+    longer written by anyone, whatever its status says)."""
+    return Message.objects.filter(
+        status=Message.Status.STREAMING, lease_until__gt=timezone.now(), **where
+    )
+
+
+def replies_streaming(*, cat: Cat) -> list[Message]:
+    """The replies being written for `cat` in any process, oldest first (one query)."""
+    return list(_streaming(conversation__cat=cat).order_by("created_at", "pk"))
 
 
 def reply_begin(
@@ -342,11 +396,7 @@ def reply_keep(
         raise ChatInputError("not_found", "No such message.")
     if message.role != Message.Role.CAT or message.reply_to_id is None:
         raise ChatInputError("bad_frame", "Only a reply of the cat can be kept.")
-    streaming = Message.objects.filter(
-        conversation_id=message.conversation_id,
-        status=Message.Status.STREAMING,
-        lease_until__gt=timezone.now(),  # a reply whose lease ran out is no longer written
-    )
+    streaming = _streaming(conversation_id=message.conversation_id)
     if (busy is not None and busy(message.conversation_id)) or streaming.exists():
         raise ChatInputError(
             "busy", "The cat is still answering in this conversation: wait or stop it first."

@@ -5,7 +5,12 @@ reload or a closed tab does not end the reply. Frames go to the channel group of
 so every open tab sees the same stream. Tokens are gathered for `CHAT_DELTA_WINDOW_MS` and cross
 the channel layer as one numbered `chat.delta` (STACK.md: a group message per token is 8-80x
 slower and channels_redis drops frames). The partial text is saved at most every
-`CHAT_SAVE_INTERVAL_MS`, so a reconnecting tab (or another process) can resume.
+`CHAT_SAVE_INTERVAL_MS`, so a reconnecting tab (or another process) can resume; with a shared
+cache (Redis) the text published so far and its seq are also put there before each delta is
+sent, so a tab joining on another process gets exactly the text up to the deltas it will hear.
+
+Whether a conversation is busy is the database's to say (a streaming reply with a live lease:
+`services.message_accept`, `regenerate_target`); `_jobs` is this process's fast path.
 """
 
 from __future__ import annotations
@@ -15,19 +20,20 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.cache import cache
 
-from catchat import embeddings, llm
+from catchat import embeddings, llm, realtime
 from catchat.realtime import group_name, send_to_group
 from cats import frames, services
+from cats.chat.leases import keep_lease
 from cats.models import Cat, Message
-from cats.services.messages import latest_reply
 from memories import learning
 
 logger = logging.getLogger(__name__)
@@ -80,7 +86,8 @@ def start_reply(
 
     `query`: the message's recall vector, from `embed_ahead` (started while the message was
     being saved); computed here when not given. Raises ChatInputError(`busy`) if this
-    conversation already has a reply in flight.
+    conversation already has a reply in flight in this process (the caller has asked the
+    database about the others: `message_accept`, `regenerate_target`).
     """
     conversation_id = user_message.conversation_id
     if conversation_id in _jobs:
@@ -126,94 +133,13 @@ async def stop_anywhere(*, cat: Cat, conversation_id: int) -> None:
     channel layer. The caller has checked that the conversation is `cat`'s."""
     if request_stop(cat=cat, conversation_id=conversation_id):
         return
+    group = stop_group(conversation_id)
     layer = get_channel_layer()
     assert layer is not None  # noqa: S101 - CHANNEL_LAYERS is always configured
+    # `group`: the realtime hub of the process writing the reply hands it to that reply.
     await layer.group_send(
-        stop_group(conversation_id), {"type": "reply.stop", "conversation": conversation_id}
+        group, {"type": "reply.stop", "conversation": conversation_id, "group": group}
     )
-
-
-# One channel per process (per event loop) hears every relayed stop. Its receive is never
-# cancelled: cancelling a channels_redis receive can lose a message meant for another channel
-# of the same process (seen in tests: a reply's `chat.done` went missing).
-_stop_channels: dict[asyncio.AbstractEventLoop, str] = {}
-
-
-async def _stop_channel() -> str:
-    loop = asyncio.get_running_loop()
-    if loop not in _stop_channels:
-        layer = get_channel_layer()
-        assert layer is not None  # noqa: S101
-        channel = await layer.new_channel()
-        if loop not in _stop_channels:  # another reply may have made it meanwhile
-            _stop_channels[loop] = channel
-            loop.create_task(_receive_stops(channel), name="reply-stops")
-    return _stop_channels[loop]
-
-
-async def _receive_stops(channel: str) -> None:
-    layer = get_channel_layer()
-    assert layer is not None  # noqa: S101
-    while True:
-        try:
-            message = await layer.receive(channel)
-        except Exception:
-            logger.exception("Receiving relayed stops failed; retrying")
-            await asyncio.sleep(1)
-            continue
-        job = _jobs.get(message.get("conversation"))
-        if job is not None:
-            job.stop.set()
-
-
-async def _keep_lease(job: ReplyJob) -> None:
-    """Renew the reply's lease while this process writes it: if the process dies, the lease
-    runs out and `sweep_interrupted` (in any process) marks the reply `interrupted`."""
-    lease = settings.CHAT_REPLY_LEASE_S
-    while True:
-        await asyncio.sleep(lease / 3)
-        if job.reply is not None:
-            await database_sync_to_async(services.reply_renew_lease)(reply_id=job.reply.pk)
-
-
-# --- replies whose process died, and this process's own shutdown -----------------------------
-
-_sweepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
-
-
-def start_sweeper() -> None:
-    """Sweep for replies whose lease ran out, now and then every half lease, on this loop."""
-    loop = asyncio.get_running_loop()
-    task = _sweepers.get(loop)
-    if task is None or task.done():
-        _sweepers[loop] = loop.create_task(_sweep_forever(), name="reply-sweeper")
-
-
-async def _sweep_forever() -> None:
-    while True:
-        try:
-            await sweep_interrupted()
-        except Exception:
-            logger.exception("Sweeping interrupted replies failed; trying again later")
-        await asyncio.sleep(settings.CHAT_REPLY_LEASE_S / 2)
-
-
-async def sweep_interrupted() -> int:
-    """Mark `interrupted` the streaming replies whose lease ran out (their process died), and
-    tell their (user, cat) tabs with `chat.done`. Returns how many."""
-    ended = await database_sync_to_async(services.replies_interrupt_expired)()
-    for reply, owner_id, cat_id in ended:
-        await send_to_group(
-            group_name(owner_id, cat_id),
-            {
-                "type": "chat.done",
-                "message": frames.message_payload(reply, error_detail=INTERRUPTED_DETAIL),
-            },
-        )
-    return len(ended)
-
-
-INTERRUPTED_DETAIL = "*blinks* I lost my thread when my server napped. Try again?"
 
 
 async def shutdown(grace: float) -> None:
@@ -232,112 +158,60 @@ async def shutdown(grace: float) -> None:
     await asyncio.sleep(0.2)  # a moment for the last frames to reach their sockets
 
 
-def in_flight(cat: Cat) -> list[frames.MessagePayload]:
-    """Replies this process is streaming for `cat`, text and `seq` consistent with each other."""
-    payloads = []
-    for job in _jobs.values():
-        if job.cat_id == cat.pk and job.reply is not None:
-            payload = frames.message_payload(job.reply)
-            payload["text"] = job.published
-            payload["seq"] = job.seq
-            payloads.append(payload)
-    return payloads
+# --- what a tab that joins now must be shown ------------------------------------------------
 
 
-# Replies a follower (REST) takes over instead of waiting for: they ended without an answer.
-RETRYABLE = frozenset({Message.Status.ERROR, Message.Status.INTERRUPTED})
-FOLLOWED = frozenset({"chat.delta", "error", "chat.done"})
+def _shared_cache() -> bool:
+    """True when the cache is shared by the processes (Redis), not one per process."""
+    return "locmem" not in settings.CACHES["default"]["BACKEND"].lower()
 
 
-async def follow_turn(
-    *, cat: Cat, accepted: services.Accepted, keepalive: float = 15.0
-) -> AsyncIterator[dict[str, Any]]:
-    """The frames of one turn for a client that is not a tab (REST, Server-Sent Events).
+def _snapshot_key(reply_id: int) -> str:
+    return f"reply-snapshot:{reply_id}"
 
-    `chat.accepted`, then the reply's `chat.started`, `chat.delta`s, any `error`, and its
-    `chat.done`; `{"type": "keepalive"}` after `keepalive` seconds of silence. The reply is the
-    same as for a tab (`start_reply`, frames through the (user, cat) group, which the open tabs
-    see too). A resend (same client_id) follows the reply already running, returns the one
-    already made, or retries one that failed. A follower that stops listening stops nothing:
-    the reply runs to its end and is saved.
-    """
-    layer = get_channel_layer()
-    assert layer is not None  # noqa: S101 - CHANNEL_LAYERS is always configured
-    group = group_name(cat.owner_id, cat.pk)
-    channel = await layer.new_channel()
-    await layer.group_add(group, channel)  # before the reply starts: no frame is missed
-    receiving: asyncio.Future[dict[str, Any]] | None = None
-    try:
-        user_message = accepted.message
-        accepted_frame: frames.Accepted = {
-            "type": "chat.accepted",
-            "client_id": str(user_message.client_id),
-            "message": frames.message_payload(user_message),
-        }
-        await send_to_group(group, accepted_frame)  # the open tabs show it too
-        yield dict(accepted_frame)
-        reply_id: int | None = None
-        existing = (
-            None
-            if accepted.needs_reply
-            else await database_sync_to_async(latest_reply)(user_message)
+
+async def _put_snapshot(reply_id: int, seq: int, text: str) -> None:
+    """Before delta `seq` is sent: the text of deltas 1..seq, for tabs joining elsewhere.
+    Off the event loop and off the database's thread (a Redis round trip)."""
+    timeout = max(60, settings.CHAT_REPLY_LEASE_S * 4)
+    await sync_to_async(cache.set, thread_sensitive=False)(
+        _snapshot_key(reply_id), (seq, text), timeout
+    )
+
+
+async def in_flight(cat: Cat) -> list[frames.MessagePayload]:
+    """The replies being written for `cat` in any process (streaming, with a live lease), each
+    with its text so far and the `seq` of the last delta that text includes.
+
+    Call it after joining the (user, cat) group: the text is then at least as new as every
+    delta sent before the join (this process's own job, or the shared snapshot that the writing
+    process updates before each delta; the database's copy, saved every
+    CHAT_SAVE_INTERVAL_MS, when neither is newer), and the tab drops deltas up to `seq`."""
+    replies = await database_sync_to_async(services.replies_streaming)(cat=cat)
+    local = {job.reply.pk: job for job in _jobs.values() if job.cat_id == cat.pk and job.reply}
+    remote = [reply.pk for reply in replies if reply.pk not in local]
+    snapshots: dict[str, tuple[int, str]] = {}
+    if remote and _shared_cache():
+        snapshots = await sync_to_async(cache.get_many, thread_sensitive=False)(
+            [_snapshot_key(pk) for pk in remote]
         )
-        if existing is not None and existing.status not in RETRYABLE:
-            if existing.status != Message.Status.STREAMING:
-                yield {"type": "chat.done", "message": frames.message_payload(existing)}
-                return
-            reply_id = existing.pk  # still being written: follow it
+    payloads = []
+    for reply in replies:
+        payload = frames.message_payload(reply)
+        job = local.pop(reply.pk, None)
+        if job is not None:
+            payload["text"], payload["seq"] = job.published, job.seq
         else:
-            try:
-                start_reply(cat=cat, user_message=user_message)
-            except services.ChatInputError as exc:
-                code: frames.ErrorCode = exc.code  # type: ignore[assignment]
-                yield dict(
-                    frames.error(code, exc.detail, conversation=user_message.conversation_id)
-                )
-                return
-        idle = 0.0
-        while True:
-            # One receive at a time, kept across keepalives: a receive is cancelled only when
-            # the follower goes away (see `_stop_channels` on why).
-            if receiving is None:
-                receiving = asyncio.ensure_future(layer.receive(channel))
-            done, _ = await asyncio.wait({receiving}, timeout=keepalive)
-            if not done:
-                idle += keepalive
-                if idle >= settings.CHAT_FOLLOW_TIMEOUT_S:
-                    yield dict(
-                        frames.error(
-                            "llm_timeout",
-                            friendly_error("llm_timeout"),
-                            conversation=user_message.conversation_id,
-                        )
-                    )
-                    return
-                yield {"type": "keepalive"}
-                continue
-            event, receiving = receiving.result(), None
-            idle = 0.0
-            frame = event.get("frame") or {}
-            kind = frame.get("type")
-            if kind == "chat.started" and frame["message"].get("reply_to") == user_message.pk:
-                reply_id = frame["message"]["id"]
-            elif reply_id is None or kind not in FOLLOWED or _reply_of(frame) != reply_id:
-                continue
-            yield frame
-            if kind == "chat.done":
-                return
-    finally:
-        if receiving is not None:
-            receiving.cancel()
-        await layer.group_discard(group, channel)
-
-
-def _reply_of(frame: dict[str, Any]) -> int | None:
-    if frame.get("type") == "chat.done":
-        reply_id: int = frame["message"]["id"]
-        return reply_id
-    return frame.get("message_id")
+            seq, text = snapshots.get(_snapshot_key(reply.pk), (reply.stream_seq, reply.text))
+            if seq >= reply.stream_seq:
+                payload["text"], payload["seq"] = text, seq
+        payloads.append(payload)
+    for job in local.values():  # started here since the query
+        assert job.reply is not None  # noqa: S101
+        payload = frames.message_payload(job.reply)
+        payload["text"], payload["seq"] = job.published, job.seq
+        payloads.append(payload)
+    return payloads
 
 
 async def wait_idle() -> None:
@@ -386,18 +260,23 @@ async def _generate(
     publisher = asyncio.create_task(_publish(job))
     pump = asyncio.create_task(_pump(job, llm.stream_chat(request)))
     stopper = asyncio.create_task(job.stop.wait())
-    lease = asyncio.create_task(_keep_lease(job))
-    layer = get_channel_layer()
-    assert layer is not None  # noqa: S101
+    lease = asyncio.create_task(keep_lease(lambda: job.reply))
+    # Hear a chat.stop sent elsewhere through this process's one channel (the realtime hub): a
+    # second receiving channel in one process can lose messages meant for the other
+    # (channels_redis), which is how a tab once missed a reply's `chat.done`.
     stops = stop_group(job.conversation_id)
-    await layer.group_add(stops, await _stop_channel())  # hear a chat.stop sent elsewhere
+
+    async def heard(message: dict[str, Any]) -> None:
+        job.stop.set()
+
+    await realtime.join(stops, heard)
     try:
         await _stream(job, reply, pump, stopper, publisher)
     finally:
         for task in (publisher, pump, stopper, lease):
             task.cancel()
         with contextlib.suppress(Exception):
-            await layer.group_discard(stops, await _stop_channel())
+            await realtime.leave(stops, heard)
 
 
 async def _stream(
@@ -517,6 +396,8 @@ async def _flush(job: ReplyJob) -> None:
     # ignores the delta by its seq.
     job.seq += 1
     job.published = job.text
+    if _shared_cache():
+        await _put_snapshot(job.reply.pk, job.seq, job.published)
     delta: frames.Delta = {
         "type": "chat.delta",
         "message_id": job.reply.pk,
