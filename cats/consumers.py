@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import deque
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -27,7 +27,6 @@ from catchat.realtime import group_name
 from cats import chat, frames, services
 from cats.models import Cat
 from cats.selectors import find_cat, find_conversation
-from cats.vitals import ACTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -44,36 +43,6 @@ MAX_FRAME_CHARS = 64 * 1024
 # do not count.
 BAD_FRAMES_PER_MINUTE = 10
 PROTOCOL_ERRORS = frozenset({"bad_frame", "frame_too_large"})
-MAX_ID = 2**63 - 1  # PostgreSQL bigint: a larger id is no id, not a database error
-
-
-class _Field(NamedTuple):
-    kind: type  # int (a positive id, never a bool) or str
-    nullable: bool
-    required: bool
-    means: str
-
-
-# The fields of each client frame (PRODUCT.md, "WebSocket"), checked before its handler runs.
-# Unknown fields are ignored; missing optional ones are the handler's business.
-_CONVERSATION = _Field(int, nullable=True, required=False, means="a conversation id")
-_MESSAGE_ID = _Field(int, nullable=True, required=False, means="a message id")
-FIELDS: dict[str, dict[str, _Field]] = {
-    "chat.send": {
-        "text": _Field(str, nullable=False, required=True, means="a string"),
-        "client_id": _Field(str, nullable=False, required=True, means="a UUID string"),
-        "conversation": _Field(
-            int, nullable=True, required=False, means="a conversation id or null"
-        ),
-    },
-    "chat.stop": {"conversation": _CONVERSATION, "message_id": _MESSAGE_ID},
-    "chat.regenerate": {"conversation": _CONVERSATION, "message_id": _MESSAGE_ID},
-    "chat.keep": {"message_id": _MESSAGE_ID},
-    "cat.action": {
-        "action": _Field(str, nullable=False, required=True, means=f"one of {', '.join(ACTIONS)}")
-    },
-    "ping": {},
-}
 
 
 class CatConsumer(AsyncWebsocketConsumer):
@@ -253,7 +222,7 @@ class CatConsumer(AsyncWebsocketConsumer):
             # repr() escapes what could not be sent back as UTF-8 (a lone surrogate).
             await self._reject("bad_frame", f"Unknown frame type {frame['type'][:40]!r}.")
             return
-        problem = _field_problem(frame)
+        problem = frames.client_problem(frame)  # the fields its TypedDict in frames says
         if problem is not None:
             await self._reject("bad_frame", problem, **_echo(frame))
             return
@@ -330,11 +299,7 @@ class CatConsumer(AsyncWebsocketConsumer):
 
     async def on_action(self, frame: dict[str, Any]) -> None:
         assert self.cat is not None  # noqa: S101
-        action = frame.get("action")
-        if not isinstance(action, str) or action not in ACTIONS:
-            raise services.ChatInputError(
-                "bad_frame", f"`action` must be one of {', '.join(ACTIONS)}."
-            )
+        action = frame["action"]  # one of frames.CatAction's (frames.client_problem)
         # The outcome (accepted or refused, with the cat's words) reaches every tab, this one
         # included, as `cat.state` once the change has committed.
         await database_sync_to_async(services.cat_act)(
@@ -364,25 +329,6 @@ class CatConsumer(AsyncWebsocketConsumer):
 
     async def _send(self, frame: Any) -> None:
         await self.send(text_data=json.dumps(frame, ensure_ascii=False))
-
-
-def _field_problem(frame: dict[str, Any]) -> str | None:
-    """What is wrong with the fields of a frame of a known type, or None."""
-    for name, field in FIELDS.get(frame["type"], {}).items():
-        if name not in frame:
-            if field.required:
-                return f"`{name}` is required: {field.means}."
-            continue
-        value = frame[name]
-        if value is None and field.nullable:
-            continue
-        if field.kind is int:
-            ok = type(value) is int and 0 < value <= MAX_ID  # type() excludes bool
-        else:
-            ok = isinstance(value, str)
-        if not ok:
-            return f"`{name}` must be {field.means}."
-    return None
 
 
 def _echo(frame: dict[str, Any]) -> dict[str, str]:

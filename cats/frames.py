@@ -6,44 +6,59 @@ helpers below, and the tests assert frames against the same definitions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
+import types
+import typing
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, TypedDict
 
 if TYPE_CHECKING:
     from cats.models import Cat, Message
     from memories.recall import Recalled
 
 # --- client to server -----------------------------------------------------------------------
+# `client_problem` checks a frame against these before its handler runs: each field's type, and
+# what it means (the `Annotated` text) for the error's detail. Every int is an id (a positive
+# bigint). Unknown fields are ignored; missing optional ones are the handler's business.
+
+ConversationId = Annotated[int, "a conversation id"]
+MessageId = Annotated[int, "a message id"]
 
 
 class ChatSend(TypedDict):
     type: Literal["chat.send"]
-    conversation: int | None
+    conversation: NotRequired[Annotated[int | None, "a conversation id or null"]]  # null: new
     text: str
-    client_id: str
+    client_id: Annotated[str, "a UUID string"]
 
 
 class ChatStop(TypedDict):
     type: Literal["chat.stop"]
-    conversation: int
+    conversation: NotRequired[ConversationId | None]
+    message_id: NotRequired[MessageId | None]  # checked, not used yet
 
 
 class ChatRegenerate(TypedDict):
     type: Literal["chat.regenerate"]
-    conversation: int
+    conversation: NotRequired[ConversationId | None]
+    message_id: NotRequired[MessageId | None]  # checked, not used yet
 
 
 class ChatKeep(TypedDict):
     """Make this cat reply the kept one of its alternatives (the replies to one user message)."""
 
     type: Literal["chat.keep"]
-    message_id: int
+    message_id: NotRequired[MessageId | None]
+
+
+class CatAction(TypedDict):
+    type: Literal["cat.action"]
+    action: Literal["feed", "play", "pet", "sleep"]
 
 
 class Ping(TypedDict):
     type: Literal["ping"]
 
 
-CLIENT_TYPES = ("chat.send", "chat.stop", "chat.regenerate", "chat.keep", "cat.action", "ping")
+CLIENT_FRAMES: tuple[type, ...] = (ChatSend, ChatStop, ChatRegenerate, ChatKeep, CatAction, Ping)
 
 # --- server to client -----------------------------------------------------------------------
 
@@ -143,14 +158,20 @@ class CareOutcome(TypedDict):
 
 
 class CatState(TypedDict):
+    """The cat's vitals and mood (`cats.services.cat_state`), after a change; `care` when the
+    change was a care action (`cat.action` or REST), accepted or refused."""
+
     type: Literal["cat.state"]
     state: dict[str, Any]
     care: NotRequired[CareOutcome]
 
 
-class CatAction(TypedDict):
-    type: Literal["cat.action"]
-    action: Literal["feed", "play", "pet", "sleep"]
+class MemoryChanged(TypedDict):
+    """A memory of the cat was added, updated or removed (`memories.services`)."""
+
+    type: Literal["memory.changed"]
+    op: Literal["added", "updated", "removed"]
+    memory: dict[str, Any]  # `memories.services.memory_payload`
 
 
 class Pong(TypedDict):
@@ -229,3 +250,169 @@ def remembered(item: Recalled) -> RememberedMemory:
             "conversation": item.conversation,
         }
     return {"kind": "fact", "id": item.id, "text": item.text}
+
+
+# --- checking frames against the contract ---------------------------------------------------
+
+MAX_ID = 2**63 - 1  # PostgreSQL bigint: a larger id is no id, not a database error
+
+SERVER_FRAMES: tuple[type, ...] = (
+    Hello,
+    Accepted,
+    Started,
+    Delta,
+    Done,
+    Kept,
+    Error,
+    CatState,
+    MemoryChanged,
+    Pong,
+)
+
+
+def _fields(shape: type) -> dict[str, tuple[Any, bool]]:
+    """A TypedDict's fields: name -> (type, required), from its hints (not `__required_keys__`,
+    which Python 3.11 gets wrong under `from __future__ import annotations`)."""
+    fields = {}
+    for name, hint in typing.get_type_hints(shape, include_extras=True).items():
+        required = True
+        if typing.get_origin(hint) in (NotRequired, typing.Required):
+            required = typing.get_origin(hint) is typing.Required
+            hint = typing.get_args(hint)[0]
+        fields[name] = (hint, required)
+    return fields
+
+
+def _by_type(shapes: tuple[type, ...]) -> dict[str, dict[str, tuple[Any, bool]]]:
+    table = {}
+    for shape in shapes:
+        fields = _fields(shape)
+        (kind,) = typing.get_args(fields["type"][0])
+        table[kind] = fields
+    return table
+
+
+CLIENT_FIELDS = _by_type(CLIENT_FRAMES)
+SERVER_FIELDS = _by_type(SERVER_FRAMES)
+CLIENT_TYPES = tuple(CLIENT_FIELDS)
+
+
+def _options(hint: Any) -> tuple[Any, ...]:
+    """The types a value may have, `Annotated` and unions unwrapped."""
+    if typing.get_origin(hint) is Annotated:
+        return _options(typing.get_args(hint)[0])
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return tuple(o for option in typing.get_args(hint) for o in _options(option))
+    return (hint,)
+
+
+def _means(hint: Any) -> str:
+    """What a client field must be, in words: its `Annotated` text, or said from its type."""
+    if typing.get_origin(hint) is not Annotated and typing.get_origin(hint) in (
+        typing.Union,
+        types.UnionType,
+    ):
+        hint = next(o for o in typing.get_args(hint) if o is not type(None))
+    if typing.get_origin(hint) is Annotated:
+        return str(hint.__metadata__[0])
+    for option in _options(hint):
+        if typing.get_origin(option) is Literal:
+            return "one of " + ", ".join(map(str, typing.get_args(option)))
+    return "a string"
+
+
+def _client_value_ok(value: object, hint: Any) -> bool:
+    for option in _options(hint):
+        if option is type(None):
+            ok = value is None
+        elif option is int:  # an id; type() excludes bool
+            ok = type(value) is int and 0 < value <= MAX_ID
+        elif option is str:
+            ok = isinstance(value, str)
+        elif typing.get_origin(option) is Literal:
+            ok = isinstance(value, str) and value in typing.get_args(option)
+        else:
+            raise TypeError(f"client frames carry no {option!r}")
+        if ok:
+            return True
+    return False
+
+
+def client_problem(frame: dict[str, Any]) -> str | None:
+    """What is wrong with the fields of a client frame of a known `type`, or None."""
+    for name, (hint, required) in CLIENT_FIELDS[frame["type"]].items():
+        if name == "type":
+            continue
+        if name not in frame:
+            if required:
+                return f"`{name}` is required: {_means(hint)}."
+            continue
+        if not _client_value_ok(frame[name], hint):
+            return f"`{name}` must be {_means(hint)}."
+    return None
+
+
+def _value_problem(value: object, hint: Any, where: str) -> str | None:
+    """What is wrong with a server frame's value for its type, or None (types only checked as
+    deep as the contract says: `dict[str, Any]` holds anything)."""
+    if hint is Any:
+        return None
+    origin = typing.get_origin(hint)
+    if origin is Annotated:
+        return _value_problem(value, typing.get_args(hint)[0], where)
+    if origin in (typing.Union, types.UnionType):
+        problems = [_value_problem(value, option, where) for option in typing.get_args(hint)]
+        return None if None in problems else " or ".join(p for p in problems if p)
+    if origin is Literal:
+        ok = value in typing.get_args(hint)
+        return None if ok else f"{where} is {value!r}, not one of {typing.get_args(hint)}"
+    if hint is type(None):
+        return None if value is None else f"{where} is {value!r}, not null"
+    if typing.is_typeddict(hint):
+        return _shape_problem(value, _fields(hint), where)
+    if origin is list:
+        if not isinstance(value, list):
+            return f"{where} is {type(value).__name__}, not a list"
+        (item,) = typing.get_args(hint)
+        for i, each in enumerate(value):
+            if problem := _value_problem(each, item, f"{where}[{i}]"):
+                return problem
+        return None
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"{where} is {type(value).__name__}, not an object"
+        _, item = typing.get_args(hint)
+        for key, each in value.items():
+            if problem := _value_problem(each, item, f"{where}.{key}"):
+                return problem
+        return None
+    if hint is int:
+        ok = type(value) is int
+    elif hint is bool or hint is str:
+        ok = type(value) is hint
+    else:
+        raise TypeError(f"server frames carry no {hint!r}")
+    return None if ok else f"{where} is {type(value).__name__}, not {hint.__name__}"
+
+
+def _shape_problem(value: object, fields: dict[str, tuple[Any, bool]], where: str) -> str | None:
+    if not isinstance(value, dict):
+        return f"{where} is {type(value).__name__}, not an object"
+    if unknown := sorted(set(value) - set(fields)):
+        return f"{where} has unknown keys {unknown}"
+    for name, (hint, required) in fields.items():
+        if name not in value:
+            if required:
+                return f"{where} has no `{name}`"
+            continue
+        if problem := _value_problem(value[name], hint, f"{where}.{name}"):
+            return problem
+    return None
+
+
+def server_problem(frame: object) -> str | None:
+    """What makes a frame the server sent break the contract (its `type`'s TypedDict), or None."""
+    kind = frame.get("type") if isinstance(frame, dict) else None
+    if not isinstance(kind, str) or kind not in SERVER_FIELDS:
+        return f"a frame of no known server type: {frame!r}"[:300]
+    return _shape_problem(frame, SERVER_FIELDS[kind], kind)

@@ -11,7 +11,7 @@ import logging
 import re
 import unicodedata
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.db import transaction
 from django.utils import timezone
@@ -22,9 +22,13 @@ from catchat.llm import LLMError
 from catchat.realtime import group_name, push_on_commit
 from memories.models import Memory, MemoryHistory, MemoryProfile
 
+if TYPE_CHECKING:  # the contract only (no import at run time: memories does not use cats)
+    from cats.frames import MemoryChanged
+
 logger = logging.getLogger(__name__)
 
 Actor = str  # MemoryHistory.Actor: "cat", "user" or "staff"
+MemoryOp = Literal["added", "updated", "removed"]  # memory.changed's `op`
 
 
 def memory_payload(memory: Memory) -> dict[str, Any]:
@@ -53,8 +57,8 @@ def normalized(text: str) -> str:
     return re.sub(r"[\W_]+", " ", text).strip()
 
 
-def _push(profile: MemoryProfile, op: str, memory: Memory) -> None:
-    frame = {"type": "memory.changed", "op": op, "memory": memory_payload(memory)}
+def _push(profile: MemoryProfile, op: MemoryOp, memory: Memory) -> None:
+    frame: MemoryChanged = {"type": "memory.changed", "op": op, "memory": memory_payload(memory)}
     push_on_commit(group_name(profile.user_id, profile.cat_id), frame)
 
 

@@ -229,6 +229,15 @@ async def _run(
 ) -> None:
     try:
         await _generate(job, cat, user_message, query)
+    except services.ChatInputError as exc:
+        # Refused before the reply was created (`busy`: another process began one in this
+        # conversation first). The user's message is kept; the tabs and the sender hear why.
+        extra: dict[str, Any] = {"conversation": job.conversation_id}
+        if user_message.client_id:  # whose message it was (a REST sender waits for it)
+            extra["client_id"] = str(user_message.client_id)
+        refused = frames.error(exc.code, exc.detail, **extra)  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):
+            await send_to_group(job.group, refused)
     except Exception:
         logger.exception("Reply in conversation %s failed", job.conversation_id)
         await _fail_unexpectedly(job)

@@ -216,6 +216,14 @@ async def follow_turn(
             kind = frame.get("type")
             if kind == "chat.started" and frame["message"].get("reply_to") == user_message.pk:
                 reply_id = frame["message"]["id"]
+            elif (
+                kind == "error"
+                and reply_id is None
+                and user_message.client_id
+                and frame.get("client_id") == str(user_message.client_id)
+            ):
+                yield frame  # the reply was refused before it began (`busy`)
+                return
             elif reply_id is None or kind not in FOLLOWED or _reply_of(frame) != reply_id:
                 continue
             yield frame

@@ -13,12 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from accounts.models import User
 from catchat.realtime import group_name, push_on_commit
+from cats import frames
 from cats import vitals as v
-from cats.models import CareEvent, Cat
+from cats.models import CareEvent, Cat, Message
 from memories.models import MemoryProfile
 from memories.services import profile_for
 
@@ -100,9 +102,9 @@ def _settle_into(
     )
 
 
-def _push_state(cat: Cat, now: datetime, care: dict[str, Any] | None = None) -> dict[str, Any]:
+def _push_state(cat: Cat, now: datetime, care: frames.CareOutcome | None = None) -> dict[str, Any]:
     state = cat_state(cat, now=now)
-    frame: dict[str, Any] = {"type": "cat.state", "state": state}
+    frame: frames.CatState = {"type": "cat.state", "state": state}
     if care is not None:
         frame["care"] = care
     push_on_commit(group_name(cat.owner_id, cat.pk), frame)
@@ -151,7 +153,7 @@ def cat_act(*, cat: Cat, actor: User, action: str, now: datetime | None = None) 
             "pet_asleep" if action == "pet" and _asleep(locked, now) else action
         )
         message = CARE_LINES[line]
-        care = {
+        care: frames.CareOutcome = {
             "action": action,
             "accepted": outcome.accepted,
             "reason": outcome.reason,
@@ -173,18 +175,44 @@ def cat_reset_vitals(*, cat: Cat) -> None:
         _push_state(locked, now)
 
 
-def cat_chatted(*, cat: Cat, user_turns: int, now: datetime | None = None) -> tuple[str, list[str]]:
+class AlreadyReplying(Exception):
+    """`cat_chatted`: a reply is being written in that conversation (streaming, live lease)."""
+
+
+def cat_chatted(
+    *,
+    cat: Cat,
+    user_turns: int,
+    now: datetime | None = None,
+    conversation_id: int | None = None,
+) -> tuple[str, list[str]]:
     """A chat turn: company lifts affection and fun, a long chat tires, and it wakes the cat.
 
     Call inside the turn's transaction. Returns the mood the reply is written in and the
     cat's urgent needs. Pushes `cat.state` after the commit. Refreshes `cat`'s memory profile
     in the same query: a tab holds its `cat` for as long as it is open, and memory may have
     been switched off meanwhile.
+
+    With `conversation_id`, the same query (under the cat's row lock, which every process's
+    reply takes before inserting its row) also asks whether a reply of that conversation is
+    being written (streaming, with a live lease): then it raises AlreadyReplying and changes
+    nothing.
     """
     now = now or timezone.now()
-    locked = (
-        Cat.objects.select_for_update(of=("self",)).select_related("memory_profile").get(pk=cat.pk)
-    )
+    query = Cat.objects.select_for_update(of=("self",)).select_related("memory_profile")
+    if conversation_id is not None:
+        query = query.annotate(
+            replying=Exists(
+                Message.objects.filter(
+                    conversation_id=conversation_id,
+                    status=Message.Status.STREAMING,
+                    lease_until__gt=now,
+                )
+            )
+        )
+    locked = query.get(pk=cat.pk)
+    if getattr(locked, "replying", False):
+        raise AlreadyReplying
     with contextlib.suppress(MemoryProfile.DoesNotExist):
         cat.memory_profile = locked.memory_profile
     vitals = v.after_chat(current_vitals(locked, now), turn_in_conversation=user_turns)

@@ -24,7 +24,7 @@ from catchat.realtime import group_name, push_on_commit
 from cats import frames, prompts
 from cats.models import Cat, Conversation, Message
 from cats.selectors import find_cat_message, recent_messages
-from cats.services.cats import cat_chatted, memory_profile
+from cats.services.cats import AlreadyReplying, cat_chatted, memory_profile
 from memories.forgetting import embed_request, forget_asked, forget_request
 from memories.learning import job_enqueue, job_keep_query
 from memories.recall import EPISODE, FACT, Recalled, recall
@@ -264,6 +264,11 @@ def reply_begin(
     Queries stay fixed whatever the conversation's length: the newest turns, lock and update
     the cat, recall, keep the query vector, (when regenerating) unkeep the earlier reply, insert
     the reply.
+
+    Raises ChatInputError(`busy`), creating and changing nothing (the user's message stays),
+    when another reply of the conversation is being written (streaming, live lease): a second
+    process accepted a message into it between this one's accept and this call. The cat's
+    row lock orders the two, and the same query that takes it asks.
     """
     conversation = user_message.conversation
     # Only kept replies: of a regenerated turn the model sees the alternative the human kept.
@@ -295,7 +300,16 @@ def reply_begin(
     # Embedded before the cat's row is locked (a bare request needs no vector).
     forget_vector = embed_request(asked) if asked else None
     with transaction.atomic():
-        mood, needs = cat_chatted(cat=cat, user_turns=user_turns)
+        try:
+            # Under the cat's row lock: another process that accepted a message into this
+            # conversation meanwhile, and began its reply first, makes this one wait its turn.
+            mood, needs = cat_chatted(
+                cat=cat, user_turns=user_turns, conversation_id=user_message.conversation_id
+            )
+        except AlreadyReplying:
+            raise ChatInputError(
+                "busy", "The cat is still answering in this conversation: wait or stop it first."
+            ) from None
         profile = memory_profile(cat)  # as fresh as the cat's row, just read
         forgetting = (
             forget_asked(

@@ -55,9 +55,9 @@ async def test_tabs_share_the_process_channel_and_closing_the_last_leaves_the_gr
     group = realtime.group_name(alice.pk, whiskers.pk)
     tabs = [await open_tab(alice, whiskers) for _ in range(3)]
     assert len(in_memory_layer.groups[group]) == 1  # the hub's channel, not one per tab
-    await realtime.send_to_group(group, {"type": "cat.state", "hunger": 1})
+    await realtime.send_to_group(group, {"type": "cat.state", "state": {"hunger": 1}})
     for tab in tabs:
-        assert await tab.receive_json_from() == {"type": "cat.state", "hunger": 1}
+        assert await tab.receive_json_from() == {"type": "cat.state", "state": {"hunger": 1}}
     for tab in tabs:
         await tab.disconnect()
     assert group not in in_memory_layer.groups or not in_memory_layer.groups[group]
@@ -73,13 +73,14 @@ async def test_group_frames_sent_before_the_hello_arrive_after_it_in_order(
     def state_while_frames_are_sent(cat: Cat) -> dict[str, Any]:
         # The tab is in the group by now, but has not sent its hello yet.
         for n in (1, 2):
-            async_to_sync(realtime.send_to_group)(group, {"type": "cat.state", "n": n})
+            frame = {"type": "cat.state", "state": {"n": n}}
+            async_to_sync(realtime.send_to_group)(group, frame)
         return cat_state(cat)
 
     monkeypatch.setattr(consumers.services, "cat_state", state_while_frames_are_sent)
     comm = WebsocketCommunicator(application, f"/ws/cats/{whiskers.pk}/", headers=[bearer(alice)])
     assert (await comm.connect())[0]
-    kinds = [(await comm.receive_json_from()).get("n", "hello") for _ in range(3)]
+    kinds = [(await comm.receive_json_from()).get("state", {}).get("n", "hello") for _ in range(3)]
     assert kinds == ["hello", 1, 2]
     await comm.disconnect()
 

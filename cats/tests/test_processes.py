@@ -10,9 +10,11 @@ are forked from this test process (catchat.testing.live), so they run with its s
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -26,6 +28,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from accounts.models import User
 from catchat.testing.live import LiveServer
+from cats.chat.leases import SWEEP_FRACTION
 from cats.models import Cat, Message
 from cats.tests.factories import CatFactory
 
@@ -56,7 +59,8 @@ def served(settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch) -> Settin
 
 
 @pytest.fixture
-def two_servers(served: SettingsWrapper) -> Iterator[tuple[LiveServer, LiveServer]]:
+def on_redis(served: SettingsWrapper) -> SettingsWrapper:
+    """The servers forked from now on share a Redis channel layer (this test's own keys)."""
     served.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -67,6 +71,11 @@ def two_servers(served: SettingsWrapper) -> Iterator[tuple[LiveServer, LiveServe
             },
         }
     }
+    return served
+
+
+@pytest.fixture
+def two_servers(on_redis: SettingsWrapper) -> Iterator[tuple[LiveServer, LiveServer]]:
     first = LiveServer()
     try:
         second = LiveServer()
@@ -180,6 +189,151 @@ async def test_a_process_killed_mid_reply_leaves_an_interrupted_reply_that_can_b
         await there.send(json.dumps({"type": "chat.regenerate", "conversation": conversation}))
         redone = (await until(there, is_done))[-1]
         assert redone["message"]["status"] == "complete" and redone["message"]["text"]
+
+
+def is_error(frame: dict[str, Any]) -> bool:
+    return frame["type"] == "error"
+
+
+def cat_replies(conversation: int) -> list[Message]:
+    return list(
+        Message.objects.filter(conversation_id=conversation, role=Message.Role.CAT).order_by("pk")
+    )
+
+
+@needs_redis
+async def test_a_conversation_streaming_on_one_process_is_busy_on_the_other(
+    two_servers: tuple[LiveServer, LiveServer], alice: User, whiskers: Cat
+) -> None:
+    first, second = two_servers
+    async with tab(first, alice, whiskers) as here, tab(second, alice, whiskers) as there:
+        await here.send(send(LONG))
+        started = (await until(there, is_delta))[-1]
+        conversation, reply_id = started["conversation"], started["message_id"]
+
+        # While A's reply streams, B's tab asks for another reply in the same conversation.
+        await there.send(send("And what about the birds?", conversation))
+        seen = await until(there, is_error)
+        refused = seen[-1]
+        assert refused["code"] == "busy", refused
+        assert not any(
+            f["type"] == "chat.started" and f.get("message_id") != reply_id for f in seen
+        ), "no second reply started"
+        assert [r.pk for r in await sync_to_async(cat_replies)(conversation)] == [reply_id]
+
+        rest = await until(there, functools.partial(_ends, reply_id))
+        assert not any(
+            f["type"] in ("chat.started", "chat.delta") and f.get("message_id") != reply_id
+            for f in rest
+        ), "no second reply streamed"
+        assert rest[-1]["message"]["status"] == "complete"
+        await until(here, functools.partial(_ends, reply_id))
+        assert [r.pk for r in await sync_to_async(cat_replies)(conversation)] == [reply_id]
+
+        # A's reply is done: B may send in that conversation now.
+        await there.send(send("Now tell me about the birds.", conversation))
+        frames_after = await until(there, is_done)
+        assert not any(is_error(f) for f in frames_after), frames_after
+        after = frames_after[-1]
+
+    assert after["message"]["conversation"] == conversation
+    assert after["message"]["id"] != reply_id and after["message"]["status"] == "complete"
+    replies = await sync_to_async(cat_replies)(conversation)
+    assert [r.pk for r in replies] == [reply_id, after["message"]["id"]]
+
+
+@asynccontextmanager
+async def tab_and_hello(
+    server: LiveServer, user: User, cat: Cat
+) -> AsyncIterator[tuple[ClientConnection, dict[str, Any]]]:
+    token = await sync_to_async(AccessToken.for_user)(user)
+    url = f"ws://127.0.0.1:{server.port}/ws/cats/{cat.pk}/"
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+        hello = json.loads(await socket.recv())
+        assert hello["type"] == "hello", hello
+        yield socket, hello
+
+
+@needs_redis
+async def test_a_tab_joining_mid_reply_on_the_other_process_gets_the_text_so_far(
+    two_servers: tuple[LiveServer, LiveServer], alice: User, whiskers: Cat
+) -> None:
+    first, second = two_servers
+    async with tab(first, alice, whiskers) as here:
+        await here.send(send(LONG))
+        deltas_here = 0
+
+        def third_delta(frame: dict[str, Any]) -> bool:
+            nonlocal deltas_here
+            deltas_here += is_delta(frame)
+            return deltas_here >= 3
+
+        reply_id = (await until(here, third_delta))[-1]["message_id"]
+
+        async with tab_and_hello(second, alice, whiskers) as (there, hello):
+            flying = [m for m in hello["in_flight"] if m["id"] == reply_id]
+            assert len(flying) == 1, hello["in_flight"]
+            so_far, seq = flying[0]["text"], flying[0]["seq"]
+            assert so_far and seq >= 3, flying[0]
+            seen = await until(there, functools.partial(_ends, reply_id))
+
+    done = seen[-1]["message"]
+    assert done["status"] == "complete", done
+    later = [f for f in seen if is_delta(f) and f["message_id"] == reply_id and f["seq"] > seq]
+    assert later, "the reply was still streaming when the tab joined"
+    assert [d["seq"] for d in later] == list(range(seq + 1, seq + 1 + len(later))), "no gap"
+    assert so_far + "".join(d["text"] for d in later) == done["text"]
+
+
+KILLS = 20
+
+
+def _ends(reply_id: int, frame: dict[str, Any]) -> bool:
+    return is_done(frame) and frame["message"]["id"] == reply_id
+
+
+@needs_redis
+async def test_a_tab_on_a_surviving_process_always_hears_a_killed_reply_end(
+    on_redis: SettingsWrapper, alice: User, whiskers: Cat
+) -> None:
+    """Issue 14: every time a process dies mid-reply, a tab on another process gets the reply's
+    `chat.done` (`interrupted`) within a lease and a sweep, not sometimes. KILLS times in a row,
+    each on a fresh process (the tab on the survivor stays open throughout)."""
+    # A killed process never says its sockets closed: they stay counted for a while.
+    on_redis.WEBSOCKETS_PER_USER = 10 * KILLS
+    lease = on_redis.CHAT_REPLY_LEASE_S
+    # The lease runs out at most one lease after the kill (renewed every third of one), and the
+    # survivor sweeps every quarter lease: plus a second for the database, Redis and scheduling.
+    deadline = lease * (1 + SWEEP_FRACTION) + 1
+    survivor = LiveServer()
+    waits: list[float] = []
+    try:
+        async with tab(survivor, alice, whiskers) as there:
+            for attempt in range(KILLS):
+                doomed = await asyncio.to_thread(LiveServer)  # a fresh process to kill
+                try:
+                    async with tab(doomed, alice, whiskers) as here:
+                        await here.send(send(f"{LONG} ({attempt})"))
+                        started = await until(there, is_delta)
+                        reply_id = started[-1]["message_id"]
+                        doomed.kill()
+                        killed_at = time.monotonic()
+                finally:
+                    doomed.stop()
+                try:
+                    seen = await until(
+                        there,
+                        functools.partial(_ends, reply_id),
+                        timeout=deadline,
+                    )
+                except TimeoutError:
+                    pytest.fail(f"kill {attempt + 1}: no chat.done within {deadline} s ({waits})")
+                waits.append(round(time.monotonic() - killed_at, 2))
+                assert seen[-1]["message"]["status"] == "interrupted", (attempt, seen[-1])
+    finally:
+        survivor.stop()
+    assert len(waits) == KILLS
+    print(f"chat.done after each kill (s): {waits}")  # noqa: T201 - shown with -s
 
 
 # --- SIGTERM: one process, its own (in-memory) channel layer -----------------------------------
