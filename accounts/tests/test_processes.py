@@ -18,7 +18,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
-from catchat.testing.live import LiveServer
+from catchat.testing.live import LiveServer, live_servers
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -47,17 +47,8 @@ def two_servers(
     # servers are forked after this, so they inherit it).
     rates = {**ScopedRateThrottle.THROTTLE_RATES, "token": "7/min"}
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
-    first = LiveServer()
-    try:
-        second = LiveServer()
-    except BaseException:
-        first.stop()
-        raise
-    try:
+    with live_servers(2) as (first, second):
         yield first, second
-    finally:
-        first.stop()
-        second.stop()
 
 
 def test_the_lockout_and_the_token_rate_hold_across_two_processes(

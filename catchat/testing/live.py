@@ -9,8 +9,11 @@ use it need `transactional_db` (the server cannot see a test's open transaction)
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
+from typing import Any
 
 from channels.layers import channel_layers
 from channels.testing.live import make_application
@@ -75,3 +78,32 @@ class LiveServer:
         """SIGKILL: the process dies at once, as in a crash (nothing of it runs any more)."""
         self.process.kill()
         self.process.join(timeout=10)
+
+
+@contextmanager
+def live_servers(count: int) -> Iterator[list[LiveServer]]:
+    """`count` servers, each stopped at the end; if one fails to start, those already started
+    are stopped before the error goes on."""
+    servers: list[LiveServer] = []
+    try:
+        for _ in range(count):
+            servers.append(LiveServer())
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def redis_channel_layer(url: str) -> dict[str, Any]:
+    """CHANNEL_LAYERS for servers forked from now on: a shared Redis layer under a prefix of
+    this test's own."""
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": url, "socket_timeout": None}],
+                "capacity": 1000,
+                "prefix": f"catchat-test-{uuid.uuid4().hex[:8]}",
+            },
+        }
+    }

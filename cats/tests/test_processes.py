@@ -27,7 +27,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from websockets.asyncio.client import ClientConnection, connect
 
 from accounts.models import User
-from catchat.testing.live import LiveServer
+from catchat.testing.live import LiveServer, live_servers, redis_channel_layer
 from cats.chat.leases import SWEEP_FRACTION
 from cats.models import Cat, Message
 from cats.tests.factories import CatFactory
@@ -61,32 +61,14 @@ def served(settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch) -> Settin
 @pytest.fixture
 def on_redis(served: SettingsWrapper) -> SettingsWrapper:
     """The servers forked from now on share a Redis channel layer (this test's own keys)."""
-    served.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                "capacity": 1000,
-                "prefix": f"catchat-test-{uuid.uuid4().hex[:8]}",  # this test's own keys
-            },
-        }
-    }
+    served.CHANNEL_LAYERS = redis_channel_layer(REDIS_URL)
     return served
 
 
 @pytest.fixture
 def two_servers(on_redis: SettingsWrapper) -> Iterator[tuple[LiveServer, LiveServer]]:
-    first = LiveServer()
-    try:
-        second = LiveServer()
-    except BaseException:
-        first.stop()
-        raise
-    try:
+    with live_servers(2) as (first, second):
         yield first, second
-    finally:
-        first.stop()
-        second.stop()
 
 
 @asynccontextmanager

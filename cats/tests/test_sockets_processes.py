@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -22,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from accounts.models import User
 from accounts.services import user_delete
-from catchat.testing.live import LiveServer
+from catchat.testing.live import LiveServer, live_servers, redis_channel_layer
 from cats.models import Cat
 from cats.tests.factories import CatFactory
 
@@ -56,27 +55,9 @@ def server(served: SettingsWrapper) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def two_servers(served: SettingsWrapper) -> Iterator[tuple[LiveServer, LiveServer]]:
-    served.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                "capacity": 1000,
-                "prefix": f"catchat-test-{uuid.uuid4().hex[:8]}",  # this test's own keys
-            },
-        }
-    }
-    first = LiveServer()
-    try:
-        second = LiveServer()
-    except BaseException:
-        first.stop()
-        raise
-    try:
+    served.CHANNEL_LAYERS = redis_channel_layer(REDIS_URL)
+    with live_servers(2) as (first, second):
         yield first, second
-    finally:
-        first.stop()
-        second.stop()
 
 
 async def dial(server: LiveServer, user: User, cat: Cat) -> ClientConnection:
