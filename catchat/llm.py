@@ -106,10 +106,11 @@ def model_name() -> str:
     return settings.MISTRAL_MODEL if llm_mode() == "mistral" else offline.MODEL_NAME
 
 
-# mistralai 3.x decodes every streamed event through `utils.serializers.unmarshal`, which builds
-# a new pydantic model class each time (`create_model`): measured with py-spy, ~14% of a
-# server process's CPU under load went to making the same class 50 times a reply. The same
-# class, made once per type, decodes the same way.
+# mistralai 3.x decodes through `utils.serializers.unmarshal`, which builds a new pydantic model
+# class each time (`create_model`): measured with py-spy, ~14% of a server process's CPU under
+# load went to making the same class 50 times a reply, when streamed events went through it
+# (they no longer do: see `_SSEReader`). Non-streamed responses and some request arguments
+# still do. The same class, made once per type, decodes the same way.
 _unmarshallers: dict[Any, type[BaseModel]] = {}
 _sdk_unmarshal = sdk_serializers.unmarshal
 
@@ -160,6 +161,14 @@ def _marshal_json(val: Any, typ: Any) -> str:
 
 
 sdk_requestbodies.marshal_json = _marshal_json
+
+_MESSAGE_TYPES: dict[
+    Role, type[models.SystemMessage | models.UserMessage | models.AssistantMessage]
+] = {
+    "system": models.SystemMessage,
+    "user": models.UserMessage,
+    "assistant": models.AssistantMessage,
+}
 
 
 # One client per event loop: an SDK client is bound to the loop it first ran on, and building
@@ -246,39 +255,215 @@ async def _stream_offline(request: ChatRequest) -> AsyncIterator[Token | Finishe
 
 
 async def _stream_mistral(request: ChatRequest) -> AsyncIterator[Token | Finished]:
-    messages = [{"role": "system", "content": request.system}]
-    messages += [{"role": t.role, "content": t.content} for t in request.turns]
-    finish_reason: str | None = None
-    usage: dict[str, int] = {}
-    model = settings.MISTRAL_MODEL
+    """Mistral's streamed reply: one `Token` per read of the response body (the text of every
+    event completed by it; none for a read that completes no text), then one `Finished`.
+
+    The SDK builds, authenticates and sends the request, retries it (before the stream starts)
+    and maps error statuses; the open 200 response it hands back is read here by `_SSEReader`
+    instead of the SDK's event iterator, whose pydantic model per event tripled the CPU of a
+    whole reply (issue 13: 11 ms -> 3.6 ms per 50-token reply, fake server, one core).
+
+    Raises `LLMError`: `llm_auth`, `rate_limited` (with `retry_after`), `llm_bad_request` and
+    `llm_unavailable` from the status; mid-stream, `llm_timeout` for a read timeout,
+    `llm_unavailable` for a broken connection, for a malformed event (not JSON, or not a chunk:
+    `llm_unavailable` rather than `llm_bad_response`, as the SDK's validation error was and as
+    the websocket contract knows it) and for an error Mistral reports in the stream (an `error`
+    event or object, or `finish_reason: "error"`); `llm_truncated` when the stream ends without
+    a `finish_reason` (`[DONE]` or not). A `finish_reason` makes the reply complete: what follows
+    it (`[DONE]`, the end of the body) gets `_TAIL_SECONDS`, and its absence or failure is no
+    error. Closing the generator early (stop) closes the upstream response.
+    """
+    # The SDK's own message models, not dicts: given dicts, the SDK walks every message of
+    # the history through its type-coercion helpers before validating them (measured: 8.1 ->
+    # 2.7 ms of CPU per 50-token reply with 21 turns of history).
+    messages: list[models.Messages] = [models.SystemMessage(content=request.system)]
+    messages += [_MESSAGE_TYPES[t.role](content=t.content) for t in request.turns]
     with _mapped_errors():
-        response = await _client().chat.stream_async(
+        events = await _client().chat.stream_async(
             model=settings.MISTRAL_MODEL,
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             max_tokens=request.max_tokens,
         )
-        async with response:
-            async for event in response:
-                chunk = event.data
-                model = chunk.model or model
-                if chunk.usage is not None:
-                    usage = {
-                        "prompt_tokens": chunk.usage.prompt_tokens or 0,
-                        "completion_tokens": chunk.usage.completion_tokens or 0,
-                        "total_tokens": chunk.usage.total_tokens or 0,
-                    }
-                if not chunk.choices:
-                    continue
-                choice = chunk.choices[0]
-                content = choice.delta.content
-                if isinstance(content, str) and content:
-                    yield Token(content)
-                if choice.finish_reason is not None:
-                    finish_reason = str(choice.finish_reason)
-    # A stream that ends without a finish_reason raises nothing in the SDK: it was cut short.
-    if finish_reason is None:
+    response = events.response  # the SDK's own iterator over it is never started
+    reader = _SSEReader(model=settings.MISTRAL_MODEL)
+    chunks = response.aiter_bytes()
+    try:
+        with _mapped_errors():
+            async for chunk in chunks:
+                text = reader.feed(chunk)
+                if text:
+                    yield Token(text)
+                if reader.error is not None:
+                    raise reader.error
+                if reader.finish_reason is not None or reader.done:
+                    await _read_tail(chunks, reader)
+                    break
+            else:
+                text = reader.end()
+                if text:
+                    yield Token(text)
+                if reader.error is not None:
+                    raise reader.error
+    finally:
+        await chunks.aclose()
+        await response.aclose()
+    if reader.finish_reason is None:
+        # The SDK raises nothing for a stream that ends early: a reply without a finish_reason
+        # was cut short ([DONE] included).
         raise LLMError("llm_truncated", "Mistral's stream ended before the reply was finished.")
-    yield Finished(model=model, usage=usage, finish_reason=finish_reason)
+    yield Finished(model=reader.model, usage=reader.usage, finish_reason=reader.finish_reason)
+
+
+# How long the rest of a finished reply is read: up to [DONE] and the end of the body, which
+# returns the connection to the pool (the SDK's reader closed it at [DONE]: a new connection, TLS
+# handshake included, for every reply). A server that keeps the body open is not waited for.
+_TAIL_SECONDS = 0.1
+
+
+async def _read_tail(chunks: AsyncIterator[bytes], reader: _SSEReader) -> None:
+    """Read what follows a finish_reason or [DONE] for `_TAIL_SECONDS` at most, feeding `reader`
+    (a later `usage` still counts); a timeout, a broken connection or a bad event there is no
+    error: the reply is whole."""
+    with contextlib.suppress(TimeoutError, httpx2.HTTPError):
+        async with asyncio.timeout(_TAIL_SECONDS):
+            async for chunk in chunks:
+                reader.feed(chunk)
+
+
+class _SSEReader:
+    """Decodes Mistral's server-sent events as they arrive, with the SDK's semantics
+    (`mistralai.client.utils.eventstreaming`): events end at a blank line (LF, CRLF or CR line
+    endings), a `data:` field may span several lines (joined with `\\n`), comment lines
+    (`:`, keep-alives) and `id`/`retry` fields are ignored, a leading BOM is dropped,
+    `data: [DONE]` ends the stream. Each event's JSON is read with `json.loads` into plain dicts.
+
+    `feed(bytes)` returns the text of the events completed by those bytes; bytes of an
+    unfinished event (even half a UTF-8 character) wait for the next call. The first error stops
+    the decoding and is left in `error`, for the caller to raise after yielding the text before
+    it. State after the stream: `model`, `usage`, `finish_reason`, `done` ([DONE] seen).
+    """
+
+    def __init__(self, *, model: str) -> None:
+        self.model = model
+        self.usage: dict[str, int] = {}
+        self.finish_reason: str | None = None
+        self.done = False
+        self.error: LLMError | None = None
+        self._buffer = b""
+        self._started = False
+        self._after_cr = False  # the last bytes fed ended in CR: a LF next completes a CRLF
+
+    def feed(self, chunk: bytes) -> str:
+        if self.done or self.error is not None or not chunk:
+            return ""
+        if not self._started:
+            self._started = True
+            chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+        if b"\r" in chunk or self._after_cr:
+            if self._after_cr and chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+            self._after_cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buffer = self._buffer + chunk if self._buffer else chunk
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = buffer
+            return ""
+        self._buffer = buffer[end + 2 :]
+        texts: list[str] = []
+        for block in buffer[:end].split(b"\n\n"):
+            self._event(block, texts)
+            if self.done or self.error is not None:
+                break
+        return "".join(texts)
+
+    def end(self) -> str:
+        """The body ended: an event complete but for its blank line still counts (as in the
+        SDK); a partial one is dropped (the missing finish_reason then tells the truncation)."""
+        rest, self._buffer = self._buffer, b""
+        if self.done or self.error is not None or not rest.strip():
+            return ""
+        texts: list[str] = []
+        self._event(rest, texts, partial=True)
+        return "".join(texts)
+
+    def _event(self, block: bytes, texts: list[str], partial: bool = False) -> None:
+        if block.startswith(b"data: ") and b"\n" not in block:  # Mistral's every event
+            data: bytes = block[6:]
+            kind = b""
+        else:
+            parts: list[bytes] = []
+            kind = b""
+            for line in block.split(b"\n"):
+                # A comment (keep-alive) is a line starting with ":": a field without a name.
+                name, _, value = line.partition(b":")
+                value = value.removeprefix(b" ")
+                if name == b"data":
+                    parts.append(value)
+                elif name == b"event":
+                    kind = value
+            if not parts:
+                return  # no data: nothing to decode (the SDK skips these too)
+            data = b"\n".join(parts)
+        if data == b"[DONE]":
+            self.done = True
+            return
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            if not partial:
+                self.error = LLMError(
+                    "llm_unavailable", f"Mistral sent an event that is not JSON: {data[:200]!r}"
+                )
+            return
+        if isinstance(payload, dict) and (kind == b"error" or _is_error(payload)):
+            self.error = LLMError(
+                "llm_unavailable", f"Mistral reported an error mid-stream: {data[:300]!r}"
+            )
+            return
+        try:
+            self._chunk(payload, texts)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+            self.error = LLMError(
+                "llm_unavailable", f"Mistral sent an event that is not a chunk: {data[:200]!r}"
+            )
+
+    def _chunk(self, payload: Any, texts: list[str]) -> None:
+        """Take one chunk's text, model, usage and finish_reason; AttributeError, TypeError (or
+        the like) for a payload of another shape."""
+        model = payload.get("model")
+        if model:
+            self.model = str(model)
+        usage = payload.get("usage")
+        if usage:
+            self.usage = {
+                "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+                "completion_tokens": int(usage.get("completion_tokens") or 0),
+                "total_tokens": int(usage.get("total_tokens") or 0),
+            }
+        choices = payload.get("choices")
+        if not choices:
+            return
+        choice = choices[0]
+        content = (choice.get("delta") or {}).get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):  # content chunks: the text ones
+            texts.extend(
+                part["text"]
+                for part in content
+                if part.get("type", "text") == "text" and isinstance(part.get("text"), str)
+            )
+        finish_reason = choice.get("finish_reason")
+        if finish_reason == "error":
+            self.error = LLMError("llm_unavailable", "Mistral stopped the reply with an error.")
+        elif finish_reason is not None:
+            self.finish_reason = str(finish_reason)
+
+
+def _is_error(payload: dict[str, Any]) -> bool:
+    """Mistral's error body (`{"object": "error", "message": ...}`), or an `error` member."""
+    return payload.get("object") == "error" or payload.get("error") is not None
 
 
 async def complete_json(*, system: str, user: str, max_tokens: int = 600) -> dict[str, Any]:

@@ -11,7 +11,8 @@ only the network peer is fake. It answers:
 - anything else: 404 with a JSON body.
 
 Behaviours: :class:`Reply`, :class:`Fail`, :class:`Hang`, :class:`BreakMidStream`,
-:class:`Truncate`.
+:class:`Truncate`, and :class:`RawStream` (SSE bytes sent as given, for the edge cases of a
+stream reader; :func:`stream_frames` makes the frames of a normal reply to cut up).
 
 Usage::
 
@@ -24,14 +25,17 @@ Usage::
 The server is an ``http.server.ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive, one daemon
 thread per connection, ``TCP_NODELAY`` on every accepted socket (without it Nagle's algorithm adds
 ~40 ms stalls to the small SSE writes). Clients that go away mid-response are expected and never
-print anything.
+print anything; they are counted (:attr:`FakeMistral.streams_abandoned`), and so are the TCP
+connections accepted (:attr:`FakeMistral.connections`, to tell whether a client reuses them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import select
 import selectors
 import socket
 import struct
@@ -41,7 +45,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -54,10 +58,13 @@ __all__ = [
     "Fail",
     "FakeMistral",
     "Hang",
+    "RawStream",
     "Reply",
     "Truncate",
     "embedding_for",
     "split_tokens",
+    "sse_frame",
+    "stream_frames",
 ]
 
 EMBEDDING_DIM = 1024
@@ -104,6 +111,56 @@ def _rough_token_count(value: Any) -> int:
         return 1
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return max(1, round(len(text) / 4))
+
+
+def _chunk_payload(
+    cid: str, model: str, created: int, delta: dict[str, Any], finish: str | None
+) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def sse_frame(payload: Any) -> bytes:
+    """One SSE event, ``data: <compact JSON>\\n\\n``, as the fake (and Mistral) sends it; the
+    JSON keeps non-ASCII characters as UTF-8 bytes."""
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return b"data: " + data + b"\n\n"
+
+
+def stream_frames(
+    tokens: list[str] | str,
+    *,
+    model: str = DEFAULT_MODEL,
+    usage: dict[str, Any] | None = None,
+    finish_reason: str | None = "stop",
+    done: bool = True,
+) -> list[bytes]:
+    """The SSE frames of a streamed reply, as :class:`Reply` sends them: the role chunk, one chunk
+    per token, the last chunk with ``finish_reason`` and ``usage`` (left out when
+    ``finish_reason`` is ``None``), then ``data: [DONE]`` (unless ``done`` is false). ``usage``
+    defaults to 7 prompt tokens and one completion token per token. For :class:`RawStream`."""
+    tokens = _as_tokens(tokens)
+    cid, created = uuid.uuid4().hex, int(time.time())
+    frames = [
+        sse_frame(_chunk_payload(cid, model, created, {"role": "assistant", "content": ""}, None))
+    ]
+    frames += [sse_frame(_chunk_payload(cid, model, created, {"content": t}, None)) for t in tokens]
+    if finish_reason is not None:
+        last = _chunk_payload(cid, model, created, {"content": ""}, finish_reason)
+        last["usage"] = usage or {
+            "prompt_tokens": 7,
+            "completion_tokens": len(tokens),
+            "total_tokens": 7 + len(tokens),
+        }
+        frames.append(sse_frame(last))
+    if done:
+        frames.append(b"data: [DONE]\n\n")
+    return frames
 
 
 # --- behaviours -----------------------------------------------------------------------------------
@@ -211,7 +268,36 @@ class Truncate:
         self.tokens = _as_tokens(self.tokens)
 
 
-Behaviour = Reply | Fail | Hang | BreakMidStream | Truncate
+@dataclass
+class RawStream:
+    """A 200 ``text/event-stream`` response whose body is ``parts``, byte for byte, each written
+    on its own ``delay`` seconds apart: for the edge cases of an SSE reader (an event split
+    anywhere, even inside a UTF-8 character; several events in one write; comments; CRLF;
+    malformed JSON; no ``[DONE]``). The same bytes answer a non-streamed request.
+
+    - ``chunked`` (default): each part is one HTTP chunk (the client's HTTP layer hands each to
+      its reader separately, however TCP delivers them). ``chunked=False``: no framing, the body
+      ends when the connection closes, and each part is one TCP write (``TCP_NODELAY``), so a
+      ``delay`` makes each part a network read of its own.
+    - ``hold``: after the first ``hold_after`` parts, wait until this event is set (counted in
+      ``streams_held``, see :meth:`FakeMistral.wait_for_held`).
+    - ``cut``: close the socket after the last part without ending the chunked body (the client's
+      HTTP layer raises ``RemoteProtocolError``). With ``chunked=False`` a close is the body's
+      normal end.
+    """
+
+    parts: list[bytes]
+    delay: float = 0.0
+    chunked: bool = True
+    hold: threading.Event | None = None
+    hold_after: int = 1
+    cut: bool = False
+
+
+Behaviour = Reply | Fail | Hang | BreakMidStream | Truncate | RawStream
+# A JSON-mode answer may also be computed from the request's body (memory extraction tests: the
+# facts of whichever messages the request carries).
+JsonBehaviour = Behaviour | Callable[[dict[str, Any]], Behaviour]
 
 
 # --- the server -----------------------------------------------------------------------------------
@@ -219,6 +305,10 @@ Behaviour = Reply | Fail | Hang | BreakMidStream | Truncate
 
 class _Stopped(Exception):
     """The fake is stopping: abandon the response."""
+
+
+class _ClientGone(_Stopped):
+    """The client closed the connection while a response waited: abandon it."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -233,6 +323,7 @@ class _Server(ThreadingHTTPServer):
         sock, addr = super().get_request()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.fake._track(sock)
+        self.fake._count("connections")
         return sock, addr
 
     def shutdown_request(self, request: Any) -> None:
@@ -282,18 +373,45 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _start_stream(self) -> None:
+    def _start_stream(self, chunked: bool = True) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:  # the body ends when the connection closes
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
+
+    @contextlib.contextmanager
+    def _streaming(self, chunked: bool = True) -> Iterator[None]:
+        """Send a stream's headers and count it: started, then finished however it ends, and
+        abandoned (before finished) when the client went away first."""
+        self._start_stream(chunked)
+        self.fake._count("streams_started")
+        try:
+            yield
+        except (OSError, _ClientGone):
+            self.close_connection = True
+            self.fake._count("streams_abandoned")
+            raise
+        finally:
+            self.fake._count("streams_finished")
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its end (readable, and a peek reads end of file)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _event(self, payload: Any) -> None:
-        self._chunk(b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n")
+        self._chunk(sse_frame(payload))
 
     def _end_chunks(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
@@ -303,9 +421,11 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Stopped
 
     def _wait(self, event: threading.Event) -> None:
-        while not event.wait(0.05):
+        while not event.wait(0.02):
             if self.fake._stopping.is_set():
                 raise _Stopped
+            if self._client_gone():
+                raise _ClientGone
 
     # --- routes -----------------------------------------------------------------------------------
 
@@ -337,6 +457,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: dict[str, Any]) -> None:
         json_mode = (body.get("response_format") or {}).get("type") == "json_object"
         behaviour = self.fake._next_chat(json_mode=json_mode)
+        if callable(behaviour):
+            behaviour = behaviour(body)
         stream = bool(body.get("stream"))
         if isinstance(behaviour, Fail):
             self._send_json(behaviour.status, behaviour.json_body(), behaviour.headers)
@@ -350,6 +472,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._complete_reply(behaviour, body)
         elif isinstance(behaviour, (BreakMidStream, Truncate)):
             self._partial(behaviour, body, stream)
+        elif isinstance(behaviour, RawStream):
+            self._raw_stream(behaviour)
         else:  # pragma: no cover - a programming error in a test
             raise TypeError(f"Not a chat behaviour: {behaviour!r}")
 
@@ -364,18 +488,6 @@ class _Handler(BaseHTTPRequestHandler):
             "total_tokens": prompt + completion,
         }
 
-    @staticmethod
-    def _chunk_payload(
-        cid: str, model: str, created: int, delta: dict[str, Any], finish: str | None
-    ) -> dict[str, Any]:
-        return {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-
     def _stream_tokens(
         self,
         tokens: list[str],
@@ -388,7 +500,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         for i, token in enumerate(tokens):
             self._sleep(first_delay if i == 0 else delay)
-            self._event(self._chunk_payload(cid, model, created, {"content": token}, None))
+            self._event(_chunk_payload(cid, model, created, {"content": token}, None))
             if i == 0 and hold is not None:
                 self.fake._count("streams_held")
                 self._wait(hold)
@@ -396,26 +508,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream_reply(self, reply: Reply, body: dict[str, Any]) -> None:
         cid, created = uuid.uuid4().hex, int(time.time())
         tokens = list(reply.tokens)
-        self._start_stream()
-        self.fake._count("streams_started")
-        try:
+        with self._streaming():
             role = {"role": "assistant", "content": ""}
-            self._event(self._chunk_payload(cid, reply.model, created, role, None))
+            self._event(_chunk_payload(cid, reply.model, created, role, None))
             self._stream_tokens(
                 tokens, cid, reply.model, created, reply.delay, reply.first_delay, reply.hold
             )
             if not tokens and reply.hold is not None:
                 self.fake._count("streams_held")
                 self._wait(reply.hold)
-            last = self._chunk_payload(
-                cid, reply.model, created, {"content": ""}, reply.finish_reason
-            )
+            last = _chunk_payload(cid, reply.model, created, {"content": ""}, reply.finish_reason)
             last["usage"] = self._usage(reply, body)
             self._event(last)
             self._chunk(b"data: [DONE]\n\n")
             self._end_chunks()
-        finally:
-            self.fake._count("streams_finished")
 
     def _complete_reply(self, reply: Reply, body: dict[str, Any]) -> None:
         self._sleep(reply.first_delay + reply.delay * max(0, len(reply.tokens) - 1))
@@ -461,19 +567,32 @@ class _Handler(BaseHTTPRequestHandler):
             self._complete_reply(reply, body)
             return
         cid, created = uuid.uuid4().hex, int(time.time())
-        self._start_stream()
-        self.fake._count("streams_started")
-        try:
+        with self._streaming():
             role = {"role": "assistant", "content": ""}
-            self._event(self._chunk_payload(cid, behaviour.model, created, role, None))
+            self._event(_chunk_payload(cid, behaviour.model, created, role, None))
             self._stream_tokens(tokens, cid, behaviour.model, created, behaviour.delay)
             if breaks:
                 # No terminating chunk: the connection is closed mid-body when we return.
                 self.close_connection = True
             else:
                 self._end_chunks()
-        finally:
-            self.fake._count("streams_finished")
+
+    def _raw_stream(self, raw: RawStream) -> None:
+        with self._streaming(raw.chunked):
+            for i, part in enumerate(raw.parts):
+                if i > 0:
+                    self._sleep(raw.delay)
+                if raw.chunked:
+                    self._chunk(part)
+                else:
+                    self.wfile.write(part)
+                if raw.hold is not None and i + 1 == raw.hold_after:
+                    self.fake._count("streams_held")
+                    self._wait(raw.hold)
+            if raw.cut:
+                self.close_connection = True  # mid-body: no terminating chunk
+            elif raw.chunked:
+                self._end_chunks()
 
     def _embeddings(self, body: dict[str, Any]) -> None:
         behaviour = self.fake._next_embeddings()
@@ -513,7 +632,10 @@ class FakeMistral:
             "body"}`` (``headers`` with lower-case names, ``body`` the parsed JSON or ``None``).
         default: the behaviour of chat requests when the script is empty (settable).
         streams_started / streams_held / streams_finished: counters of SSE streams that sent their
-            headers, that are (or were) parked on a ``Reply.hold`` event, and that ended.
+            headers, that are (or were) parked on a ``hold`` event, and that ended.
+        streams_abandoned: streams whose client closed the connection before they ended (seen
+            at once while held, else at the next write that fails).
+        connections: TCP connections accepted (a client that reuses its connections opens one).
         errors: unexpected exceptions raised inside the fake (client disconnects are not errors).
     """
 
@@ -528,7 +650,7 @@ class FakeMistral:
         self._stopping = threading.Event()
         self._chat_script: deque[Behaviour] = deque()
         self._embeddings_script: deque[Behaviour] = deque()
-        self._json_script: deque[Behaviour] = deque()
+        self._json_script: deque[JsonBehaviour] = deque()
         self._sockets: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -537,10 +659,12 @@ class FakeMistral:
         self.default = Reply()
         # JSON-mode requests (memory extraction) have their own queue, so a chat test's script
         # is not eaten by the extraction that follows each turn. By default: nothing learned.
-        self.json_default: Behaviour = Reply('{"facts": []}')
+        self.json_default: JsonBehaviour = Reply('{"facts": []}')
         self.streams_started = 0
         self.streams_held = 0
         self.streams_finished = 0
+        self.streams_abandoned = 0
+        self.connections = 0
         self._wake_r, self._wake_w = socket.socketpair()
         self._server = _Server(self)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -607,9 +731,10 @@ class FakeMistral:
         with self._lock:
             self._chat_script.extend(behaviours)
 
-    def script_json(self, *behaviours: Behaviour) -> None:
+    def script_json(self, *behaviours: JsonBehaviour) -> None:
         """Queue behaviours for the next JSON-mode chat requests (``response_format``
-        ``json_object``); when empty, :attr:`json_default` answers."""
+        ``json_object``); when empty, :attr:`json_default` answers. A callable is given the
+        request's body and returns the behaviour."""
         with self._lock:
             self._json_script.extend(behaviours)
 
@@ -628,6 +753,7 @@ class FakeMistral:
             self.requests.clear()
             self.errors.clear()
             self.streams_started = self.streams_held = self.streams_finished = 0
+            self.streams_abandoned = self.connections = 0
 
     @property
     def pending(self) -> int:
@@ -663,6 +789,11 @@ class FakeMistral:
         the client left); ``False`` on timeout."""
         return self._wait_until(lambda: self.streams_finished >= n, timeout)
 
+    def wait_for_abandoned(self, n: int = 1, timeout: float = 5.0) -> bool:
+        """Block until at least ``n`` streams were abandoned by their client (it closed the
+        connection before the end); ``False`` on timeout."""
+        return self._wait_until(lambda: self.streams_abandoned >= n, timeout)
+
     def wait_for_requests(self, n: int = 1, timeout: float = 5.0) -> bool:
         """Block until at least ``n`` requests have been received; ``False`` on timeout."""
         return self._wait_until(lambda: len(self.requests) >= n, timeout)
@@ -689,7 +820,7 @@ class FakeMistral:
             setattr(self, name, getattr(self, name) + 1)
             self._changed.notify_all()
 
-    def _next_chat(self, *, json_mode: bool = False) -> Behaviour:
+    def _next_chat(self, *, json_mode: bool = False) -> JsonBehaviour:
         with self._lock:
             if json_mode:
                 return self._json_script.popleft() if self._json_script else self.json_default

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,10 +25,13 @@ from catchat.testing.fake_mistral import (
     Fail,
     FakeMistral,
     Hang,
+    RawStream,
     Reply,
     Truncate,
     embedding_for,
     split_tokens,
+    sse_frame,
+    stream_frames,
 )
 
 MESSAGES: list[Any] = [
@@ -223,6 +227,34 @@ async def test_a_client_leaving_mid_stream_is_quiet(
     assert capfd.readouterr().err == ""
 
 
+@pytest.mark.asyncio
+async def test_a_client_leaving_a_held_stream_is_seen_at_once(fake: FakeMistral) -> None:
+    fake.script(Reply([f" t{i}" for i in range(30)], hold=threading.Event()))  # never released
+    async with client(fake) as mistral:
+        await stream(mistral, stop_after=1)
+        assert await asyncio.to_thread(fake.wait_for_abandoned, 1, 1.0)
+    assert fake.streams_finished == 1 and fake.errors == []
+
+
+@pytest.mark.asyncio
+async def test_streams_read_to_the_end_are_not_abandoned_and_share_a_connection(
+    fake: FakeMistral,
+) -> None:
+    fake.script(Reply("one"), Reply("two"))
+    async with client(fake) as mistral:
+        for _ in range(2):
+            res = await mistral.chat.stream_async(model="m", messages=MESSAGES)
+            async with res:
+                async for _ in res:
+                    pass
+            # The SDK's reader closes the response at [DONE], before the end of the body: the
+            # connection is not reused (catchat.llm's reader reads to the end for that reason).
+        await mistral.chat.complete_async(model="m", messages=MESSAGES)
+        await mistral.chat.complete_async(model="m", messages=MESSAGES)
+    assert fake.wait_for_finished(2) and fake.streams_abandoned == 0
+    assert fake.connections == 3  # one per stream, then one for both completions
+
+
 # --- failures -------------------------------------------------------------------------------------
 
 
@@ -300,6 +332,81 @@ async def test_a_truncated_stream_ends_quietly_without_finish_reason(fake: FakeM
         assert finishes == [None, None, None] and usage is None
         # The connection stayed usable (the response ended cleanly).
         assert (await stream(mistral))[0] == ["next"]
+
+
+# --- raw streams ----------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_stream_frames_in_a_raw_stream_are_what_the_sdk_expects(fake: FakeMistral) -> None:
+    usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    frames = stream_frames(["Mi", "aou 😺"], usage=usage, model="mistral-large-latest")
+    body = b"".join(frames)
+    fake.script(RawStream([body[i : i + 5] for i in range(0, len(body), 5)]))
+    async with client(fake) as mistral:
+        res = await mistral.chat.stream_async(model="m", messages=MESSAGES)
+        async with res:
+            events = [event.data async for event in res]
+    assert [e.choices[0].delta.content for e in events] == ["", "Mi", "aou 😺", ""]
+    assert [e.choices[0].finish_reason for e in events] == [None, None, None, "stop"]
+    assert events[-1].usage is not None and events[-1].usage.total_tokens == 5
+    assert {e.model for e in events} == {"mistral-large-latest"}
+    assert frames[-1] == b"data: [DONE]\n\n"
+    assert sse_frame({"a": "é"}) == 'data: {"a":"é"}\n\n'.encode()
+    short = stream_frames(["x"], finish_reason=None, done=False)
+    assert len(short) == 2 and b'"content":"x"' in short[-1] and b'finish_reason":null' in short[-1]
+
+
+def _raw_post(fake: FakeMistral) -> bytes:
+    """POST a streamed chat request on a raw socket; everything the fake sends until it closes
+    the connection or ends the chunked body."""
+    body = json.dumps({"model": "m", "messages": MESSAGES, "stream": True}).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    received = b""
+    host, port = fake.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=2) as s:
+        s.sendall(head + body)
+        while not received.endswith(b"0\r\n\r\n"):
+            data = s.recv(65536)
+            if not data:
+                break
+            received += data
+    return received
+
+
+def test_a_raw_stream_sends_each_part_as_one_chunk_byte_for_byte(fake: FakeMistral) -> None:
+    parts = [b'data: {"a":', b"1}\n", b"\n: keep-alive\r\n\r", "😺".encode()[:2]]
+    fake.script(RawStream(parts))
+    head, _, body = _raw_post(fake).partition(b"\r\n\r\n")
+    assert b"Content-Type: text/event-stream" in head and b"Transfer-Encoding: chunked" in head
+    assert body == b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+def test_a_raw_stream_without_chunks_ends_by_closing(fake: FakeMistral) -> None:
+    parts = [b'data: {"a":', b"1}\n\n"]
+    fake.script(RawStream(parts, chunked=False, delay=0.01))
+    head, _, body = _raw_post(fake).partition(b"\r\n\r\n")
+    assert b"Connection: close" in head and b"Transfer-Encoding" not in head
+    assert body == b"".join(parts)
+
+
+@pytest.mark.asyncio
+async def test_a_raw_stream_can_be_held_and_cut(fake: FakeMistral) -> None:
+    hold = threading.Event()
+    frames = stream_frames(["Mrrp", " I", " was"])
+    fake.script(RawStream(frames[:3], hold=hold, hold_after=1, cut=True))
+    seen: list[str] = []
+    async with client(fake) as mistral:
+        task = asyncio.ensure_future(stream(mistral, seen=seen))
+        assert await asyncio.to_thread(fake.wait_for_held, 1, 2.0)
+        assert seen == []  # the role chunk only, so far
+        hold.set()
+        with pytest.raises(httpx2.RemoteProtocolError):
+            await task
+    assert seen == ["Mrrp", " I"]
 
 
 # --- retries (only with a RetryConfig) ------------------------------------------------------------
