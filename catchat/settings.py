@@ -236,6 +236,20 @@ BENCH_FLOOR = env.bool("BENCH_FLOOR", default=False)
 # Memories given to the model each turn (pinned ones included), and their token budget.
 MEMORY_RECALL_LIMIT = env.int("MEMORY_RECALL_LIMIT", default=6)
 MEMORY_RECALL_TOKENS = env.int("MEMORY_RECALL_TOKENS", default=300)
+# Learning (memories.learning, memories/LEARNING.md): a profile's messages are learned in one
+# Mistral call per batch of up to LEARNING_BATCH_MESSAGES, once that many wait, the human has
+# been quiet for LEARNING_DEFER_S, or the oldest has waited LEARNING_MAX_DEFER_S; a failed
+# call is retried LEARNING_RETRY_S later. Episodes (what was said, word for word) never wait.
+# The pause must be longer than the usual gap between two messages (often 10-50 s), or each
+# message is a batch of its own.
+LEARNING_BATCH_MESSAGES = env.int("LEARNING_BATCH_MESSAGES", default=8)
+LEARNING_DEFER_S = env.float("LEARNING_DEFER_S", default=60.0)
+LEARNING_MAX_DEFER_S = env.float("LEARNING_MAX_DEFER_S", default=300.0)
+LEARNING_RETRY_S = env.float("LEARNING_RETRY_S", default=60.0)
+if LEARNING_BATCH_MESSAGES < 1 or min(LEARNING_DEFER_S, LEARNING_MAX_DEFER_S, LEARNING_RETRY_S) < 0:
+    raise ImproperlyConfigured(
+        "LEARNING_BATCH_MESSAGES must be at least 1, and the LEARNING_*_S seconds not negative."
+    )
 
 # --- REST / JWT ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from catchat.realtime import group_name, send_to_group
 from cats import frames, services
+from memories import learning
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +42,14 @@ _sweepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
 def start_sweeper() -> None:
     """Sweep for replies whose lease ran out, now and then every `SWEEP_FRACTION` of a lease,
-    on this loop (once per loop)."""
+    on this loop (once per loop). And look once at the learning queue: what a process that
+    died left there (or the batch it was making) is learned without waiting for a chat turn
+    here; learning's own timer takes it from there."""
     loop = asyncio.get_running_loop()
     task = _sweepers.get(loop)
     if task is None or task.done():
         _sweepers[loop] = loop.create_task(_sweep_forever(), name="reply-sweeper")
+        learning.kick()
 
 
 async def _sweep_forever() -> None:

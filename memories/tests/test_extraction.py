@@ -14,6 +14,7 @@ from memories.extraction import (
     CATEGORIES,
     Decision,
     Existing,
+    Said,
     extract_with_llm,
     extraction_prompt,
     parse_decisions,
@@ -21,6 +22,7 @@ from memories.extraction import (
 from memories.models import Memory
 
 MESSAGE = "Bonjour Minou ! J'ai déménagé à Paris la semaine dernière, et mon chien Rex adore ça."
+MESSAGES = [Said("u1", MESSAGE)]
 EXISTING = [
     Existing("m1", "Habite à Lyon", "place"),
     Existing("m2", "A un chien qui s'appelle Rex", "pets"),
@@ -41,18 +43,18 @@ def fact(**fields: Any) -> dict[str, Any]:
 
 
 def parse(*items: Any, existing: list[Existing] = EXISTING) -> list[Decision]:
-    return parse_decisions({"facts": list(items)}, existing=existing, message=MESSAGE)
+    return parse_decisions({"facts": list(items)}, existing=existing, messages=MESSAGES)
 
 
 # --- the prompt ---------------------------------------------------------------------------------
 
 
 def test_prompt_carries_the_message_and_existing_memories_under_local_ids() -> None:
-    system, user = extraction_prompt(message=MESSAGE, existing=EXISTING)
+    system, user = extraction_prompt(messages=MESSAGES, existing=EXISTING)
     assert "JSON" in system and "JSON" in user  # Mistral's JSON mode needs the prompt to ask
     assert '"facts"' in system
     payload = json.loads(user[user.index("{") :])
-    assert payload["message"] == MESSAGE
+    assert payload["messages"] == [{"id": "u1", "text": MESSAGE}]
     assert MESSAGE in user  # readable as is, not \u-escaped
     assert payload["existing_memories"] == [
         {"id": "m1", "text": "Habite à Lyon", "category": "place"},
@@ -66,14 +68,16 @@ def test_prompt_carries_the_message_and_existing_memories_under_local_ids() -> N
 
 def test_prompt_shows_no_database_ids() -> None:
     # Only what Existing carries reaches the model: the local id, the text and the category.
-    _, user = extraction_prompt(message="hi", existing=[Existing("m1", "Lives in Lyon", "place")])
+    _, user = extraction_prompt(
+        messages=[Said("u1", "hi")], existing=[Existing("m1", "Lives in Lyon", "place")]
+    )
     (shown,) = json.loads(user[user.index("{") :])["existing_memories"]
     assert set(shown) == {"id", "text", "category"}
     assert shown["id"] == "m1"
 
 
 def test_prompt_with_no_memories_yet() -> None:
-    _, user = extraction_prompt(message="I'm Alice", existing=[])
+    _, user = extraction_prompt(messages=[Said("u1", "I'm Alice")], existing=[])
     assert json.loads(user[user.index("{") :])["existing_memories"] == []
 
 
@@ -97,8 +101,8 @@ def test_a_well_formed_reply_becomes_decisions() -> None:
         fact(op="none", text="A un chien qui s'appelle Rex !", category="pets", target="m2"),
     )
     assert decisions == [
-        Decision("update", "Habite à Paris", "place", 4, "m1", "J'ai déménagé à Paris"),
-        Decision("none", "A un chien qui s'appelle Rex !", "pets", 3, "m2", ""),
+        Decision("update", "Habite à Paris", "place", 4, "m1", "J'ai déménagé à Paris", "u1", "f1"),
+        Decision("none", "A un chien qui s'appelle Rex !", "pets", 3, "m2", "", "u1", "f2"),
     ]
 
 
@@ -113,7 +117,7 @@ def test_a_well_formed_reply_becomes_decisions() -> None:
     ],
 )
 def test_a_reply_without_a_list_of_facts_means_no_decisions(data: dict[str, Any]) -> None:
-    assert parse_decisions(data, existing=EXISTING, message=MESSAGE) == []
+    assert parse_decisions(data, existing=EXISTING, messages=MESSAGES) == []
 
 
 def test_malformed_items_are_dropped_and_the_rest_kept() -> None:
@@ -221,9 +225,115 @@ def test_text_is_capped_and_so_is_the_number_of_facts() -> None:
     assert [d.text for d in many] == [f"Fait numéro {i}" for i in range(10)]
 
 
+def test_nul_characters_never_reach_the_database() -> None:
+    (decision,) = parse(fact(text="Aime les\x00 sushis\x00"))
+    assert decision.text == "Aime les sushis"
+
+
 def test_dropped_items_do_not_count_toward_the_cap() -> None:
     items = [fact(text="")] * 10 + [fact(text=f"Fait {i}") for i in range(3)]
     assert len(parse(*items)) == 3
+
+
+# --- a batch: several messages in one reply ----------------------------------------------------
+
+BATCH = [
+    Said("u1", "J'habite à Lyon depuis deux ans."),
+    Said("u2", "Il pleut encore aujourd'hui."),
+    Said("u3", "Finalement je déménage à Paris, et j'adore les sushis."),
+]
+
+
+def parse_batch(*items: Any, existing: list[Existing] | None = None) -> list[Decision]:
+    return parse_decisions({"facts": list(items)}, existing=existing or [], messages=BATCH)
+
+
+def test_prompt_lists_every_message_of_a_batch_under_its_local_id() -> None:
+    system, user = extraction_prompt(messages=BATCH, existing=EXISTING)
+    payload = json.loads(user[user.index("{") :])
+    assert payload["messages"] == [{"id": m.local_id, "text": m.text} for m in BATCH]
+    assert '"message"' in system and '"f1"' in system  # each fact names its message, has an id
+
+
+def test_each_fact_keeps_its_own_message_and_quote() -> None:
+    decisions = parse_batch(
+        fact(id="f1", message="u3", text="Aime les sushis", quote="j'adore les sushis"),
+        fact(id="f2", message="u1", text="Habite à Lyon", quote="J'habite à Lyon"),
+        # A quote from another message is not this one's.
+        fact(id="f3", message="u3", text="Vit en France", quote="J'habite à Lyon"),
+    )
+    assert [(d.message, d.text, d.quote, d.ref) for d in decisions] == [
+        ("u1", "Habite à Lyon", "J'habite à Lyon", "f2"),  # in the order of the messages
+        ("u3", "Aime les sushis", "j'adore les sushis", "f1"),
+        ("u3", "Vit en France", "", "f3"),
+    ]
+
+
+def test_a_fact_without_a_known_message_is_placed_by_its_quote_or_dropped() -> None:
+    decisions = parse_batch(
+        fact(text="Aime les sushis", quote="j'adore les sushis"),  # no message: its quote's
+        fact(message="u9", text="Habite à Lyon", quote="J'habite à Lyon"),  # unknown id
+        fact(message="u9", text="Aime le soleil", quote="le soleil"),  # quote in no message
+        fact(text="Vit en France", quote="à"),  # quote in several messages: which one?
+        fact(message=["u1"], text="A deux ans de bail"),  # no quote either
+    )
+    assert [(d.message, d.text) for d in decisions] == [
+        ("u1", "Habite à Lyon"),
+        ("u3", "Aime les sushis"),
+    ]
+
+
+def test_with_one_message_a_fact_needs_no_message_id() -> None:
+    (decision,) = parse(fact(message="u7", text="Habite à Paris"))
+    assert decision.message == "u1"
+
+
+def test_a_later_message_updates_an_earlier_messages_fact_by_its_id() -> None:
+    decisions = parse_batch(
+        fact(id="a", message="u1", text="Habite à Lyon", category="place"),
+        fact(id="b", message="u3", op="update", text="Habite à Paris", target="a"),
+    )
+    # The model's own ids become refs by position: "a" is f1.
+    assert [(d.op, d.target, d.ref) for d in decisions] == [
+        ("add", None, "f1"),
+        ("update", "f1", "f2"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        # An earlier message cannot update a later one's fact, nor a message its own.
+        [
+            fact(id="f1", message="u1", op="update", text="Habite à Lyon", target="f2"),
+            fact(id="f2", message="u3", text="Habite à Paris"),
+        ],
+        [
+            fact(id="f1", message="u3", text="Habite à Paris"),
+            fact(id="f2", message="u3", op="update", text="Habite rue de Rivoli", target="f1"),
+        ],
+    ],
+)
+def test_an_update_of_a_fact_that_is_not_earlier_becomes_an_add(items: list[Any]) -> None:
+    decisions = parse_batch(*items)
+    assert [d.op for d in decisions] == ["add", "add"]
+    assert all(d.target is None for d in decisions)
+
+
+def test_a_fact_said_in_two_messages_of_a_batch_is_kept_once_from_the_first() -> None:
+    decisions = parse_batch(
+        fact(message="u3", text="Aime les sushis"),
+        fact(message="u1", text="aime les sushis"),
+    )
+    assert [(d.message, d.text) for d in decisions] == [("u1", "aime les sushis")]
+
+
+def test_the_cap_on_facts_is_per_message() -> None:
+    items = [
+        fact(message=m.local_id, text=f"{m.local_id} fait {i}") for m in BATCH for i in range(12)
+    ]
+    decisions = parse_batch(*items)
+    assert [sum(d.message == m.local_id for d in decisions) for m in BATCH] == [10, 10, 10]
 
 
 # --- through the real SDK and the fake Mistral server -------------------------------------------
@@ -248,11 +358,11 @@ async def test_extraction_asks_mistral_in_json_mode_and_returns_the_decisions(
     }
     mistral.script_json(Reply(json.dumps(reply, ensure_ascii=False)))
 
-    decisions = await extract_with_llm(message=MESSAGE, existing=EXISTING)
+    decisions = await extract_with_llm(messages=MESSAGES, existing=EXISTING)
 
     assert decisions == [
-        Decision("update", "Habite à Paris", "place", 4, "m1", "J'ai déménagé à Paris"),
-        Decision("none", "A un chien qui s'appelle Rex", "pets", 3, "m2", ""),
+        Decision("update", "Habite à Paris", "place", 4, "m1", "J'ai déménagé à Paris", "u1", "f1"),
+        Decision("none", "A un chien qui s'appelle Rex", "pets", 3, "m2", "", "u1", "f2"),
     ]
     (request,) = mistral.chat_requests
     body = request["body"]
@@ -260,8 +370,27 @@ async def test_extraction_asks_mistral_in_json_mode_and_returns_the_decisions(
     assert body["stream"] is False
     assert body["temperature"] == 0
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
-    system, user = extraction_prompt(message=MESSAGE, existing=EXISTING)
+    system, user = extraction_prompt(messages=MESSAGES, existing=EXISTING)
     assert [m["content"] for m in body["messages"]] == [system, user]
+    assert body["max_tokens"] == 800  # one message: ten facts with quotes fit
+
+
+@pytest.mark.asyncio
+async def test_a_batch_is_one_call_with_room_for_every_messages_facts(mistral: FakeMistral) -> None:
+    reply = {
+        "facts": [
+            fact(id="f1", message="u1", text="Habite à Lyon", category="place"),
+            fact(id="f2", message="u3", op="update", text="Habite à Paris", target="f1"),
+        ]
+    }
+    mistral.script_json(Reply(json.dumps(reply, ensure_ascii=False)))
+    decisions = await extract_with_llm(messages=BATCH, existing=[])
+    assert [(d.message, d.op, d.target) for d in decisions] == [
+        ("u1", "add", None),
+        ("u3", "update", "f1"),
+    ]
+    (request,) = mistral.chat_requests
+    assert request["body"]["max_tokens"] == 800 + 2 * 400
 
 
 @pytest.mark.asyncio
@@ -289,7 +418,7 @@ async def test_a_mistral_failure_becomes_an_llm_error(
     settings.MISTRAL_MAX_RETRIES = 0
     mistral.script_json(fail)
     with pytest.raises(llm.LLMError) as raised:
-        await extract_with_llm(message=MESSAGE, existing=EXISTING)
+        await extract_with_llm(messages=MESSAGES, existing=EXISTING)
     assert raised.value.code == code
     assert raised.value.retry_after == retry_after
 
@@ -298,7 +427,7 @@ async def test_a_mistral_failure_becomes_an_llm_error(
 async def test_a_5xx_is_retried_before_it_becomes_an_error(mistral: FakeMistral) -> None:
     # The fixture allows 2 retries: one 500 then an answer is a success.
     mistral.script_json(Fail(500), Reply('{"facts": []}'))
-    assert await extract_with_llm(message=MESSAGE, existing=EXISTING) == []
+    assert await extract_with_llm(messages=MESSAGES, existing=EXISTING) == []
     assert len(mistral.chat_requests) == 2
 
 
@@ -308,7 +437,7 @@ async def test_a_timeout_becomes_an_llm_error(mistral: FakeMistral, settings: An
     settings.MISTRAL_MAX_RETRIES = 0
     mistral.script_json(Hang(3))
     with pytest.raises(llm.LLMError) as raised:
-        await extract_with_llm(message=MESSAGE, existing=EXISTING)
+        await extract_with_llm(messages=MESSAGES, existing=EXISTING)
     assert raised.value.code == "llm_timeout"
 
 
@@ -328,7 +457,7 @@ async def test_a_reply_that_is_not_a_json_object_is_a_bad_response(
 ) -> None:
     mistral.script_json(Reply([content]))
     with pytest.raises(llm.LLMError) as raised:
-        await extract_with_llm(message=MESSAGE, existing=EXISTING)
+        await extract_with_llm(messages=MESSAGES, existing=EXISTING)
     assert raised.value.code == "llm_bad_response"
 
 
@@ -336,7 +465,7 @@ async def test_a_reply_that_is_not_a_json_object_is_a_bad_response(
 async def test_a_json_reply_cut_at_max_tokens_is_truncated(mistral: FakeMistral) -> None:
     mistral.script_json(Truncate('{"facts": [{"op": "add", "text": "Habite', after=3))
     with pytest.raises(llm.LLMError) as raised:
-        await extract_with_llm(message=MESSAGE, existing=EXISTING)
+        await extract_with_llm(messages=MESSAGES, existing=EXISTING)
     assert raised.value.code == "llm_truncated"
 
 
