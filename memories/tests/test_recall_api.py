@@ -11,7 +11,7 @@ from accounts.models import User
 from catchat import embeddings
 from cats.models import Cat, Message
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
-from memories.episodes import Context, episodes_record, passage
+from memories.episodes import CONTEXT_WORDS, Context, episodes_record, passage
 from memories.models import Episode, Memory, MemoryHistory
 from memories.profiles import profile_update
 from memories.tests.test_api import api_as, remember
@@ -121,3 +121,22 @@ def test_an_episode_is_embedded_as_a_passage_of_the_message(whiskers: Cat) -> No
     assert episode.embedding_model == embeddings.model_name()
     assert episode.embedding is not None
     assert list(episode.embedding) == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_cats_lines_in_an_episodes_passage_are_clipped_to_their_nearest_words() -> None:
+    before = " ".join(f"b{i}" for i in range(30)) + " what did you do today?"
+    after = "Oh how lovely! " + " ".join(f"a{i}" for i in range(30))
+    got = passage("Whiskers", "I went to the support group", before, after)
+    kept = CONTEXT_WORDS
+    assert got.splitlines() == [
+        "Whiskers: " + " ".join(before.split()[-kept:]),
+        "Me: I went to the support group",
+        "Whiskers: " + " ".join(after.split()[:kept]),
+    ]
+    assert "what did you do today?" in got.splitlines()[0]
+    assert got.splitlines()[2].startswith("Whiskers: Oh how lovely!")
+    # Short lines are kept as they are; the human's own words are never clipped.
+    long_said = " ".join(f"w{i}" for i in range(50))
+    assert passage("Whiskers", long_said, "Hi?", "Ok!") == (
+        f"Whiskers: Hi?\nMe: {long_said}\nWhiskers: Ok!"
+    )
