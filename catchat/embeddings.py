@@ -99,12 +99,38 @@ async def _embed_queries(queue: list[tuple[str, asyncio.Future[list[float]]]]) -
 
 
 async def embed_passages(texts: list[str]) -> list[list[float]]:
-    """The vectors of texts to be found (memories), in order."""
+    """The vectors of texts to be found (memories, episodes), in order.
+
+    Local passages are learning's work, done after the reply: they are embedded in one thread
+    of this process that the OS runs at a lower priority (`BACKGROUND_NICE`), so that under
+    load the turns being answered (their query embeddings, the event loop, the database) get
+    the CPU first and learning takes what is left. It is never skipped: on an idle or merely
+    busy process it runs at once (measured in bench/README.md)."""
     if not texts:
         return []
     if settings.MEMORY_EMBEDDER == "mistral":
         return await llm.embed(texts)
-    return await asyncio.to_thread(_local_passages, texts)
+    thread = _passage_threads.get(os.getpid())
+    if thread is None:
+        thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="embed-passages", initializer=_run_in_background
+        )
+        _passage_threads[os.getpid()] = thread
+    return await asyncio.get_running_loop().run_in_executor(thread, _local_passages, texts)
+
+
+# How much less of the CPU the passage thread gets when the turns want it all (Linux nice: 10
+# gives it ~10% of a core under contention, none of the idle time is lost).
+BACKGROUND_NICE = 10
+_passage_threads: dict[int, ThreadPoolExecutor] = {}  # by pid: a forked child makes its own
+
+
+def _run_in_background() -> None:
+    """In a worker thread: lower this thread's (not the process's) scheduling priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at the usual priority
+        pass
 
 
 def embed_query_sync(text: str) -> list[float]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import threading
 
 import pytest
 from pytest_django.fixtures import Settings as SettingsWrapper
@@ -91,6 +93,27 @@ async def test_local_embedding_leaves_the_event_loop_free() -> None:
     # On the loop, the ticker could not run at all until the embedding was done.
     assert during_query > 0
     assert during_passages > 0
+
+
+def _nice_of_thread(native_id: int) -> int:
+    with open(f"/proc/self/task/{native_id}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[16])  # field 19: nice
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads Linux's /proc")
+@pytest.mark.usefixtures("local")
+async def test_learnings_passages_run_at_a_lower_priority_than_the_turns_queries() -> None:
+    # Under load the OS gives the CPU to the turns first (their queries, the loop, the
+    # database); passages (learning, after the reply) take what is left.
+    await embeddings.embed_query("how is Rex?")
+    await embeddings.embed_passages(["Loves sushi"])
+    (passages,) = embeddings._passage_threads[os.getpid()]._threads
+    (queries,) = embeddings._query_threads[os.getpid()]._threads
+    process = os.getpriority(os.PRIO_PROCESS, 0)
+    assert passages.native_id is not None and queries.native_id is not None
+    assert _nice_of_thread(queries.native_id) == process
+    assert _nice_of_thread(passages.native_id) == min(19, process + embeddings.BACKGROUND_NICE)
+    assert _nice_of_thread(threading.get_native_id()) == process  # the loop's thread: as it was
 
 
 @pytest.mark.usefixtures("local")
