@@ -2,8 +2,9 @@
 WebSocket on HOST:PORT (default 127.0.0.1:8000).
 
 One process (WORKERS=1, the default): daphne in this process. WORKERS=N (N > 1): gunicorn, an
-existing process manager, runs N uvicorn worker processes on the one port; they share replies
-and `chat.stop` through the Redis channel layer, so REDIS_URL is required.
+existing process manager, runs N uvicorn worker processes on the one port, each also listening
+on a socket of its own so that new connections spread evenly over them (`catchat.workers`);
+they share replies and `chat.stop` through the Redis channel layer, so REDIS_URL is required.
 
 Ctrl-C and SIGTERM first let the replies in flight finish (CHAT_SHUTDOWN_GRACE_S; the rest are
 saved as `interrupted`), then stop the server, and this process exits normally, so the embedded
@@ -114,7 +115,8 @@ def gunicorn_command(*, host: str, port: int, count: int, grace: int) -> list[st
         "gunicorn",
         ASGI_APPLICATION,
         "--worker-class",
-        "uvicorn_worker.UvicornWorker",
+        "catchat.workers.UvicornWorker",  # new connections spread over the workers
+        "--reuse-port",
         "--workers",
         str(count),
         "--bind",
