@@ -20,7 +20,8 @@ help:
 	@echo "                WORKERS=N: N processes on one port, needs REDIS_URL)"
 	@echo "make test       the test suite (PYTEST_ARGS='-k chat -x' to narrow it)"
 	@echo "make lint       ruff check, ruff format --check, mypy"
-	@echo "make bench      the benchmarks: chat TTFT vs floor, capacity, load run (bench/README.md)"
+	@echo "make bench      the benchmarks: chat TTFT vs floor, capacity, load run, recall, beside"
+	@echo "                Open WebUI (bench/README.md)"
 	@echo "make fmt        ruff --fix and ruff format"
 	@echo "make superuser  create an admin account"
 	@echo "make migrate    apply database migrations"
@@ -45,8 +46,9 @@ test: venv
 	exec $(PY) -m pytest $(PYTEST_ARGS)
 
 # The benchmarks (bench/README.md): chat TTFT and turns/s against the floor, capacity, the load
-# run; one report in bench/results/report.json. BENCH_ARGS="--smoke" for tiny sizes (CI),
-# "--only chat load" for some sections. Needs Redis (REDIS_URL, default the local one).
+# run, recall, CatChat beside Open WebUI (peer); one report in bench/results/report.json.
+# BENCH_ARGS="--smoke" for tiny sizes (CI), "--only chat load" for some sections. Needs Redis
+# (REDIS_URL, default the local one).
 bench: venv
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m bench.run $(BENCH_ARGS)
 

@@ -51,6 +51,7 @@ from bench.common import (
     RESULTS,
     ROOT,
     free_port,
+    pinned,
     save_and_print,
     serve_as_production,
     spread,
@@ -123,6 +124,7 @@ class Turn:
     text_ok: bool = True
     complete: bool = False
     remembered: int | None = None  # memories recalled (chat.started), product only
+    remembered_kinds: frozenset[str] = frozenset()  # "fact", "episode": what was recalled
     error: str | None = None  # an `error` frame answering our send
     lost: bool = False  # no chat.done within TURN_TIMEOUT_S
 
@@ -137,6 +139,8 @@ class Tally:
     text_mismatches: int = 0
     deltas: int = 0
     recalled_turns: int = 0  # product turns whose reply recalled at least one memory
+    recalled_fact_turns: int = 0  # ... at least one fact
+    recalled_episode_turns: int = 0  # ... at least one episode (a message said before)
     errors: dict[str, int] = field(default_factory=dict)
     ttft_ms: list[float] = field(default_factory=list)
     turn_ms: list[float] = field(default_factory=list)
@@ -158,6 +162,8 @@ class Tally:
             self.turn_ms.append((turn.done_at - turn.sent_at) * 1000)
         if turn.remembered:
             self.recalled_turns += 1
+        self.recalled_fact_turns += "fact" in turn.remembered_kinds
+        self.recalled_episode_turns += "episode" in turn.remembered_kinds
 
 
 async def read_turn(ws: Any, client_id: str, sent_at: float) -> Turn:
@@ -197,7 +203,9 @@ async def read_turn(ws: Any, client_id: str, sent_at: float) -> Turn:
                     and got["message"].get("reply_to") == message_id
                 ):
                     reply_id = got["message"]["id"]
-                    turn.remembered = len(got.get("remembered") or [])
+                    remembered = got.get("remembered") or []
+                    turn.remembered = len(remembered)
+                    turn.remembered_kinds = frozenset(str(r.get("kind")) for r in remembered)
                 elif kind == "error" and got.get("client_id") == client_id:
                     turn.error = str(got.get("code"))
                     return turn
@@ -274,6 +282,8 @@ def summary(tally: Tally, elapsed: float) -> dict[str, Any]:
         "errors": tally.errors,
         "deltas_per_turn": round(tally.deltas / tally.done, 1) if tally.done else None,
         "recalled_turns": tally.recalled_turns,
+        "recalled_fact_turns": tally.recalled_fact_turns,
+        "recalled_episode_turns": tally.recalled_episode_turns,
         "ttft_ms": spread(tally.ttft_ms),
         "turn_ms": spread(tally.turn_ms),
         "ttft_mean_ms": round(statistics.fmean(tally.ttft_ms), 1) if tally.ttft_ms else None,
@@ -340,6 +350,8 @@ def _merge(total: Tally, part: Tally) -> None:
         "text_mismatches",
         "deltas",
         "recalled_turns",
+        "recalled_fact_turns",
+        "recalled_episode_turns",
     ):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     for code, count in part.errors.items():
@@ -358,10 +370,18 @@ class Processes:
     def __init__(self) -> None:
         self.started: list[tuple[subprocess.Popen[Any], Any]] = []
 
-    def start(self, command: list[str], *, env: dict[str, str], log: Path) -> Any:
+    def start(
+        self, command: list[str], *, env: dict[str, str], log: Path, cpus: set[int] | None = None
+    ) -> Any:
+        """Start `command` (on `cpus` only, when given: `taskset -c`), its output in `log`."""
         out = log.open("w")
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+            pinned(command, cpus),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.started.append((process, out))
         return process
@@ -395,10 +415,15 @@ def redis_answers(url: str) -> bool:
 # --- the bench database ----------------------------------------------------------------------
 
 
-def prepare(count: int) -> tuple[list[Session], int]:
+def prepare(count: int, *, stale_after_s: float | None = None) -> tuple[list[Session], int]:
     """`count` users, each with a cat knowing MEMORIES_PER_CAT memories (memory_create, the local
-    embedder) and an access token. Returns the sessions and the stale extraction jobs dropped."""
+    embedder) and an access token. Returns the sessions and the stale extraction jobs dropped:
+    every pending one, or with `stale_after_s` only those created that long ago or more (the
+    fresh ones may be another bench's, running now)."""
+    from datetime import timedelta
+
     from django.core.management import call_command
+    from django.utils import timezone
     from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.models import User
@@ -409,9 +434,14 @@ def prepare(count: int) -> tuple[list[Session], int]:
     call_command("migrate", interactive=False, verbosity=0)
     # Jobs an earlier bench left pending (a load run ends with a backlog): the server would
     # drain them during this run's measurements.
-    stale = ExtractionJob.objects.filter(
+    pending = ExtractionJob.objects.filter(
         status__in=[ExtractionJob.Status.PENDING, ExtractionJob.Status.RUNNING]
-    ).update(status=ExtractionJob.Status.FAILED, error="left over by an earlier bench run")
+    )
+    if stale_after_s is not None:
+        pending = pending.filter(created_at__lte=timezone.now() - timedelta(seconds=stale_after_s))
+    stale = pending.update(
+        status=ExtractionJob.Status.FAILED, error="left over by an earlier bench run"
+    )
 
     # The same MEMORIES for every cat: embed each text once (15 ms each on this machine).
     vectors: dict[str, tuple[list[float] | None, str]] = {}
@@ -441,27 +471,40 @@ def saved(client_ids: list[str]) -> int:
     return Message.objects.filter(client_id__in=client_ids).count()
 
 
-def extraction_backlog() -> int:
-    """Memory extraction jobs not done yet (one per user message, drained after the replies)."""
+def extraction_backlog(cat_ids: list[int] | None = None) -> int:
+    """Memory extraction jobs not done yet (one per user message, drained after the replies);
+    with `cat_ids`, only those of these cats."""
     from memories.models import ExtractionJob
 
-    return ExtractionJob.objects.filter(
+    jobs = ExtractionJob.objects.filter(
         status__in=[ExtractionJob.Status.PENDING, ExtractionJob.Status.RUNNING]
-    ).count()
+    )
+    if cat_ids is not None:
+        jobs = jobs.filter(profile__cat_id__in=cat_ids)
+    return jobs.count()
 
 
-def settle(timeout: float = 15) -> dict[str, Any]:
+def settle(timeout: float = 15, cat_ids: list[int] | None = None) -> dict[str, Any]:
     """Between levels: let the server finish the replies and the memory extraction of the last
     one while it makes progress (its drain stops after 100 jobs until the next reply kicks it),
-    then drop what is left, so that no level pays for the one before it."""
+    then drop what is left, so that no level pays for the one before it. With `cat_ids`, only
+    the replies and jobs of these cats count and are dropped (other jobs in the database may be
+    another bench's, running now)."""
     from cats.models import Message
     from memories.models import ExtractionJob
 
+    replies = Message.objects.filter(status=Message.Status.STREAMING)
+    jobs = ExtractionJob.objects.filter(
+        status__in=[ExtractionJob.Status.PENDING, ExtractionJob.Status.RUNNING]
+    )
+    if cat_ids is not None:
+        replies = replies.filter(conversation__cat_id__in=cat_ids)
+        jobs = jobs.filter(profile__cat_id__in=cat_ids)
     began = time.monotonic()
     last, still_since = -1, time.monotonic()
     while time.monotonic() - began < timeout:
-        left = extraction_backlog()
-        streaming = Message.objects.filter(status=Message.Status.STREAMING).exists()
+        left = extraction_backlog(cat_ids)
+        streaming = replies.exists()
         if not left and not streaming:
             break
         if left != last:
@@ -469,9 +512,9 @@ def settle(timeout: float = 15) -> dict[str, Any]:
         elif time.monotonic() - still_since > 1.5 and not streaming:
             break  # no progress: nothing drains it until the next reply
         time.sleep(0.25)
-    dropped = ExtractionJob.objects.filter(
-        status__in=[ExtractionJob.Status.PENDING, ExtractionJob.Status.RUNNING]
-    ).update(status=ExtractionJob.Status.FAILED, error="dropped by bench.chat between levels")
+    dropped = jobs.update(
+        status=ExtractionJob.Status.FAILED, error="dropped by bench.chat between levels"
+    )
     return {"waited_s": round(time.monotonic() - began, 1), "extraction_jobs_dropped": dropped}
 
 

@@ -89,6 +89,39 @@ def start_fake_mistral(tokens: int, token_delay_ms: float) -> tuple[subprocess.P
     return fake, fake.stdout.readline().strip()
 
 
+def pinned(command: list[str], cpus: set[int] | None) -> list[str]:
+    """`command` run on `cpus` only (`taskset -c`; the affinity is inherited by its threads and
+    children), or as it is when `cpus` is None."""
+    if cpus is None:
+        return command
+    return ["taskset", "-c", ",".join(str(c) for c in sorted(cpus)), *command]
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Move every thread of process `pid` to `cpus` (`taskset -a -p`): `os.sched_setaffinity`
+    moves one thread only. Threads started later inherit their creator's affinity."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except (ProcessLookupError, FileNotFoundError):
+            pass  # the thread ended meanwhile
+
+
+def cpu_seconds(pid: int, *, children: bool = False) -> float | None:
+    """User + system CPU seconds of process `pid`, all its threads (with `children`: plus its
+    children that exited and were waited for); None when it is gone."""
+    import psutil
+
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    total = times.user + times.system
+    if children:
+        total += times.children_user + times.children_system
+    return total
+
+
 def raise_open_files() -> int:
     """Raise this process's open-files limit to the hard limit; returns the new soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

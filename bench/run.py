@@ -1,18 +1,19 @@
 """`make bench`: every benchmark section, each in a process of its own, into one JSON report
 (`bench/results/report.json`) and one short table. See bench/README.md for how to read it.
 
-    python -m bench.run            # the full run (~5 minutes on 2 cores, +1 the first time)
+    python -m bench.run            # the full run (~18 minutes on 2 cores, +1 the first time)
     python -m bench.run --smoke    # tiny sizes: proves it works (CI); its figures mean nothing
     python -m bench.run --only load chat
 
 Sections: `chat` (time to first token and turns per second against the floor, two processes),
 `capacity` (idle sockets, recall latency, SQL per turn, REST requests per second) and `load`
 (many conversations on two workers: lost and stuck messages) and `recall` (LoCoMo's dev
-split imported and asked through the recall API, beside its baselines). A section that
-crashes is reported as failed with its error; the others still run. Exit status 1 when a
-section crashed or its own `failed(report)` says what must never happen did: a chat turn lost
-or a delta gap (chat), a part that crashed (capacity), a message lost or a reply stuck (load).
-No timing is ever asserted.
+split imported and asked through the recall API, beside its baselines) and `peer` (CatChat
+beside Open WebUI, same run, same pinning; the peer skipped with its reason under --smoke or
+when it cannot be installed). A section that crashes is reported as failed with its error;
+the others still run. Exit status 1 when a section crashed or its own `failed(report)` says
+what must never happen did: a chat turn lost or a delta gap (chat, peer), a part that crashed
+(capacity), a message lost or a reply stuck (load). No timing is ever asserted.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 from bench.common import RESULTS, ROOT, format_table
 
-SECTIONS = ("chat", "capacity", "load", "recall")
+SECTIONS = ("chat", "capacity", "load", "recall", "peer")
 
 
 def run_section(name: str, smoke: bool) -> dict[str, Any]:
