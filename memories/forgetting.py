@@ -120,15 +120,17 @@ def _forget_message(
 ) -> Forgetting:
     if previous_id is None:
         return Forgetting(what)
+    # Learning from it, if it has yet to run, must not bring it back. First: a batch saving its
+    # facts holds the job's row until it commits, so this waits for it, and the facts read
+    # next include what it saved (read before, they were kept).
+    ExtractionJob.objects.filter(message_id=previous_id).exclude(
+        status=ExtractionJob.Status.DONE
+    ).update(status=ExtractionJob.Status.DONE, error="forgotten before it was learned")
     fact_ids = list(
         profile.memories.filter(
             source_message_id=previous_id, status=Memory.Status.ACTIVE
         ).values_list("pk", flat=True)
     )
-    # Learning from it, if it has yet to run, must not bring it back.
-    ExtractionJob.objects.filter(message_id=previous_id).exclude(
-        status=ExtractionJob.Status.DONE
-    ).update(status=ExtractionJob.Status.DONE, error="forgotten before it was learned")
     return _forget(profile, what, fact_ids, [previous_id], message_id, actor_user)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection, transaction
 
 from accounts.models import User
 from cats.models import Cat
@@ -138,3 +141,44 @@ def test_a_shared_beginning_is_not_the_same_word(whiskers: Cat) -> None:
     for memory, status in ((interview, "rejected"), (ngo, "active"), (chess, "active")):
         memory.refresh_from_db()
         assert memory.status == status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_forget_it_said_while_a_batch_saves_that_message_s_facts_forgets_them_too(
+    whiskers: Cat,
+) -> None:
+    # A batch of learning holds the message's job (FOR UPDATE, as `learning` saves a batch) and
+    # has written a fact from it, not yet committed, when "forget it" arrives. Once the batch
+    # commits, the fact must be forgotten with the rest, not kept because it was read too soon.
+    profile = whiskers.memory_profile
+    conversation = ConversationFactory.create(cat=whiskers)
+    before = MessageFactory.create(conversation=conversation, text="I have a dog named Rex")
+    job = ExtractionJob.objects.create(
+        message=before, profile=profile, status=ExtractionJob.Status.RUNNING
+    )
+    saving, forgetting_waits = threading.Event(), threading.Event()
+
+    def the_batch() -> None:
+        try:
+            with transaction.atomic():
+                ExtractionJob.objects.select_for_update().get(pk=job.pk)
+                memory_create(
+                    profile=profile, text="Has a dog named Rex", source_message_id=before.pk
+                )
+                saving.set()
+                forgetting_waits.wait(timeout=2)  # the forget is blocked on the job, or done
+                ExtractionJob.objects.filter(pk=job.pk).update(status=ExtractionJob.Status.DONE)
+        finally:
+            connection.close()
+
+    batch = threading.Thread(target=the_batch)
+    batch.start()
+    assert saving.wait(timeout=10)
+    timer = threading.Timer(0.5, forgetting_waits.set)
+    timer.start()
+    facts, _ = forget(whiskers, "", previous=before.pk)
+    batch.join(timeout=10)
+    timer.cancel()
+
+    assert facts == ["Has a dog named Rex"]
+    assert Memory.objects.get(source_message=before).status == Memory.Status.REJECTED
