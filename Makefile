@@ -42,7 +42,18 @@ $(STAMP): requirements.txt requirements-dev.txt | $(PY)
 run: venv
 	exec $(PY) -m catchat.serve
 
-test: venv
+# axe-core (npm, pinned in package-lock.json) for the accessibility checks of the browser tests;
+# `npm ci` again only when the lock file changes. Without npm those checks are skipped, saying so.
+NPM_STAMP := node_modules/.ci.stamp
+
+$(NPM_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+	  echo "npm not found: the axe-core checks in the browser tests will be skipped" >&2; \
+	fi
+
+test: venv $(NPM_STAMP)
 	exec $(PY) -m pytest $(PYTEST_ARGS)
 
 # The benchmarks (bench/README.md): chat TTFT and turns/s against the floor, capacity, the load

@@ -60,3 +60,50 @@ class LoginForm(_LockoutMixin, AuthenticationForm):
 
 class AdminLoginForm(_LockoutMixin, AdminAuthenticationForm):
     """The admin's log-in form (set on admin.site in accounts/admin.py)."""
+
+
+# --- the account page (accounts/views.py) ----------------------------------------------------
+
+
+class ProfileForm(forms.Form):
+    """Username and email. The rules (a free username whatever its case) are the service's,
+    `accounts.services.user_update`; this checks only the shape of each value."""
+
+    username = forms.CharField(
+        max_length=150,
+        validators=[User.username_validator],
+        help_text="Letters, digits and @/./+/-/_ only.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+    email = forms.EmailField(
+        required=False,
+        help_text="Where a password reset link is sent.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+
+class DeleteAccountForm(forms.Form):
+    """A typed confirmation: the account's username, exactly as it is spelled."""
+
+    confirmation = forms.CharField(
+        label="Type your username to confirm",
+        max_length=150,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_confirmation(self) -> str:
+        typed: str = self.cleaned_data["confirmation"]
+        if typed != self.user.username:
+            raise ValidationError(
+                "That is not your username: type it exactly to delete the account.",
+                code="mismatch",
+            )
+        return typed

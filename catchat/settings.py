@@ -144,6 +144,23 @@ LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
 if min(LOGIN_LOCKOUT_FAILURES, LOGIN_LOCKOUT_ADDRESS_FAILURES, LOGIN_LOCKOUT_MINUTES) < 1:
     raise ImproperlyConfigured("LOGIN_LOCKOUT_* must be whole numbers of at least 1.")
 
+# --- E-mail (password reset links) -------------------------------------------------------------
+# Printed on the console unless another backend is set: SMTP is
+# django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST and the rest.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+# An SMTP server that doesn't answer must not hold the request (and its worker) for minutes.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CatChat <webmaster@localhost>")
+# Password reset requests per client address per hour (more: 429), and reset mails per e-mail
+# address per hour (more: the same page, no mail), accounts/reset_throttle.py.
+PASSWORD_RESET_ADDRESS_PER_HOUR = env.int("PASSWORD_RESET_ADDRESS_PER_HOUR", default=10)
+PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=3)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -7,7 +7,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from catchat import health
+from catchat import health, landing
 from cats import chat_api
 
 # The REST API, version 1: each app mounts its own `api_urls` here (PRODUCT.md "REST API").
@@ -32,11 +32,13 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/", include(api_aliases)),
     path("accounts/", include("accounts.urls")),
+    path("account/", include("accounts.account_urls")),
+    path("settings/", RedirectView.as_view(pattern_name="account", permanent=False)),
     path("cats/", include("cats.urls")),
     # "What <cat> remembers" lives with the memories, under the cat's own address.
     path("cats/", include("memories.urls")),
-    # The cats list requires a login, so a stranger lands on the log-in page from here.
-    path("", RedirectView.as_view(pattern_name="cats:list", permanent=False), name="home"),
+    # A visitor sees what CatChat is; a logged-in user goes on to their cats.
+    path("", landing.landing, name="home"),
 ]
 
 # Under /api/ an unknown address is JSON like every other API error; pages keep Django's.

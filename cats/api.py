@@ -35,6 +35,7 @@ from cats.selectors import (
     access_message,
     cats_for,
     conversations_for,
+    conversations_search,
     messages_of,
 )
 from cats.serializers import (
@@ -45,7 +46,9 @@ from cats.serializers import (
     CatStateSerializer,
     CatUpdateSerializer,
     ConversationCreateSerializer,
+    ConversationHitSerializer,
     ConversationRenameSerializer,
+    ConversationSearchSerializer,
     ConversationSerializer,
     ImportDocumentSerializer,
     ImportResultSerializer,
@@ -382,17 +385,53 @@ class ConversationListView(APIView):
         tags=["conversations"],
         operation_id="cats_conversations_list",
         summary="Your conversations with a cat",
-        description="Newest first (by when they were started); cursor-paginated.",
-        parameters=[CAT_ID, CURSOR],
+        description=(
+            "Newest first (by their last message or rename); cursor-paginated. With `?q=`: "
+            "the best matches for a question or words, ranked by the cat's own recall of what "
+            "you said (as the memory search), then those whose title or messages hold the "
+            "text; each with a `snippet` and its `message`; one page, no cursor."
+        ),
+        parameters=[
+            CAT_ID,
+            CURSOR,
+            OpenApiParameter("q", str, description="Search by meaning and words."),
+        ],
         responses={
-            200: paginated(ConversationSerializer),
+            200: paginated(ConversationHitSerializer),
             401: UNAUTHENTICATED,
             404: BAD_CURSOR,
         },
-        examples=[_list_example("Conversations", [_CONVERSATION], "cats/1/conversations")],
+        examples=[
+            _list_example("Conversations", [_CONVERSATION], "cats/1/conversations"),
+            OpenApiExample(
+                "Search",
+                response_only=True,
+                value={
+                    "results": [
+                        {**_CONVERSATION, "snippet": "I had sushi with Mia", "message": 41}
+                    ],
+                    "next": None,
+                    "previous": None,
+                },
+            ),
+        ],
     )
     def get(self, request: Request, cat_id: int) -> Response:
         cat = access_cat(_user(request), cat_id)
+        query = ConversationSearchSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data["q"].strip()
+        if q:
+            hits = conversations_search(cat, q=q)
+            results = [
+                {
+                    **ConversationSerializer(hit.conversation).data,
+                    "snippet": hit.snippet,
+                    "message": hit.message,
+                }
+                for hit in hits
+            ]
+            return Response({"results": results, "next": None, "previous": None})
         return _page(
             NewestFirst(),
             conversations_for(cat),

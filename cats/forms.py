@@ -46,3 +46,14 @@ class AdoptForm(forms.Form):
 
     coat_choices = COMMON_COATS
     coat_datalist_id = COAT_DATALIST_ID
+
+
+class CatEditForm(AdoptForm):
+    """Editing a cat: the adoption form's fields and rules, the cat's values to start from.
+    Saving is `cats.services.cat_update`."""
+
+
+class ConversationRenameForm(forms.Form):
+    """A conversation's new title (1 to 120 characters, as `PATCH conversations/{id}/`)."""
+
+    title = forms.CharField(max_length=120, strip=True)

@@ -6,11 +6,21 @@ Someone else's cat or conversation is indistinguishable from one that does not e
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.models import User
+from catchat import embeddings
+from catchat.llm import LLMError
 from cats.models import Cat, Conversation, Message
+from memories.models import MemoryProfile
+from memories.recall import EPISODE, recall
+from memories.selectors import SEARCH_MARGIN
+
+# Results of a conversation search (`?q=`): the best few, as a search engine shows.
+CONVERSATION_SEARCH_LIMIT = 20
 
 
 def cats_for(user: User) -> QuerySet[Cat]:
@@ -128,3 +138,85 @@ def access_message(user: User, message_id: int) -> Message:
         raise Http404("No such message.")
     message.conversation.cat.owner = user  # known already: spares a query wherever it is read
     return message
+
+
+@dataclass(frozen=True)
+class ConversationHit:
+    """A conversation that answers a search, with what in it answers: the human's message
+    the cat's recall ranked (or the first message, or the title, holding the words)."""
+
+    conversation: Conversation
+    snippet: str
+    message: int | None
+
+
+def conversations_search(
+    cat: Cat, *, q: str, limit: int = CONVERSATION_SEARCH_LIMIT
+) -> list[ConversationHit]:
+    """The cat's conversations (the cat is authorized) that answer `q`, best first.
+
+    Ranked by the cat's own recall of what the human said (`memories.recall.recall`, episodes
+    only: the same hybrid of meaning and words as the memory search, with the same margin for
+    what only vectors found), then the conversations whose title or any message holds `q` as
+    a part of its text that recall left out (the cat's lines, or words said while memory was
+    off). Embeds `q` (blocks: a sync view's thread). Three queries whatever the number of
+    conversations: recall, the ranked conversations, the ones holding the text.
+    """
+    q = q.strip()
+    if not q:
+        return []
+    ranked: dict[int, tuple[str, int]] = {}  # conversation id -> (snippet, message id)
+    profile = _profile(cat)
+    if profile is not None and any(c.isalnum() for c in q):
+        found = recall(
+            profile=profile,
+            query_text=q,
+            query_vector=_query_vector(q),
+            model=embeddings.model_name(),
+            limit=4 * limit,
+            token_budget=1_000_000,
+            include_pinned=False,
+            kinds=frozenset({EPISODE}),
+        )
+        best = min((f.distance for f in found if f.distance is not None), default=None)
+        for f in found:
+            near = best is not None and f.distance is not None
+            close = near and f.distance <= best + SEARCH_MARGIN  # type: ignore[operator]
+            if f.conversation is not None and (f.text_rank is not None or close):
+                ranked.setdefault(f.conversation, (f.text, f.id))
+    by_id = Conversation.objects.filter(cat=cat, pk__in=list(ranked)).in_bulk()
+    hits = [
+        ConversationHit(by_id[pk], text, message)
+        for pk, (text, message) in ranked.items()
+        if pk in by_id
+    ][:limit]
+    # Always asked (not only when recall left room): the same queries whatever is found.
+    holding = Message.objects.filter(conversation=OuterRef("pk"), text__icontains=q).order_by(
+        "created_at", "id"
+    )
+    more = (
+        Conversation.objects.filter(cat=cat)
+        .exclude(pk__in=[h.conversation.pk for h in hits])
+        .annotate(
+            hit_id=Subquery(holding.values("pk")[:1]),
+            hit_text=Subquery(holding.values("text")[:1]),
+        )
+        .filter(Q(title__icontains=q) | Q(hit_id__isnull=False))[:limit]
+    )
+    hits += [ConversationHit(c, c.hit_text or c.title, c.hit_id) for c in more]
+    return hits[:limit]
+
+
+def _profile(cat: Cat) -> MemoryProfile | None:
+    # select_related by `find_cat`; a cat adopted before memories existed may have none.
+    try:
+        return cat.memory_profile
+    except MemoryProfile.DoesNotExist:
+        return None
+
+
+def _query_vector(q: str) -> list[float] | None:
+    try:
+        return embeddings.embed_query_sync(q)
+    except (LLMError, OSError):
+        return None

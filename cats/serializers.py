@@ -164,6 +164,26 @@ class ConversationSerializer(serializers.Serializer):
     updated_at = IsoDateTimeField(read_only=True, help_text="The last message or rename.")
 
 
+class ConversationHitSerializer(ConversationSerializer):
+    """A conversation in a list; with `?q=`, also what in it answers the search. Output only."""
+
+    snippet = serializers.CharField(
+        required=False,
+        help_text="With `?q=` only: the message (or title) that answers the search.",
+    )
+    message = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="With `?q=` only: that message's id (null when the title matched).",
+    )
+
+
+class ConversationSearchSerializer(serializers.Serializer):
+    """Query of `GET cats/{id}/conversations/`."""
+
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
 class ConversationCreateSerializer(serializers.Serializer):
     """Input of `POST cats/{id}/conversations/`."""
 

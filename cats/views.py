@@ -13,26 +13,37 @@ from itertools import chain
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
 from catchat.llm import llm_mode
 from cats import looks
-from cats.forms import AdoptForm
+from cats.forms import AdoptForm, CatEditForm, ConversationRenameForm
 from cats.models import Cat, Conversation, Message
 from cats.selectors import (
+    ConversationHit,
     access_cat,
     cats_for,
     conversations_for,
+    conversations_search,
     find_conversation,
     recent_messages,
     reply_alternatives,
 )
-from cats.services import cat_create, cat_state
+from cats.services import (
+    cat_create,
+    cat_delete,
+    cat_state,
+    cat_update,
+    conversation_delete,
+    conversation_rename,
+)
 from memories.selectors import episode_snippets, memory_texts
 
 SIDEBAR_CONVERSATIONS = 50
@@ -71,10 +82,129 @@ def cat_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def cat_edit(request: HttpRequest, cat_id: int) -> HttpResponse:
+    cat = access_cat(_user(request), cat_id)
+    initial = {"name": cat.name, "personality": cat.personality, "coat": cat.coat}
+    form = CatEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        cat = cat_update(cat=cat, **form.cleaned_data)
+        messages.success(request, f"Saved: {cat.name}.")
+        return redirect("cats:chat", cat_id=cat.pk)
+    return render(request, "cats/edit.html", {"cat": cat, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cat_remove(request: HttpRequest, cat_id: int) -> HttpResponse:
+    """GET: what giving the cat up removes, and a form to confirm; POST: remove it."""
+    cat = access_cat(_user(request), cat_id)
+    if request.method == "POST":
+        name = cat.name
+        cat_delete(cat=cat)
+        messages.success(request, f"{name} has gone to a new home, with everything of it.")
+        return redirect("cats:list")
+    return render(
+        request,
+        "cats/delete.html",
+        {
+            "cat": cat,
+            "what": "cat",
+            "title": f"Give up {cat.name}?",
+            "action": reverse("cats:delete", args=[cat.pk]),
+            "back": reverse("cats:chat", args=[cat.pk]),
+        },
+    )
+
+
+@login_required
+@require_POST
+def conversation_rename_page(
+    request: HttpRequest, cat_id: int, conversation_id: int
+) -> HttpResponse:
+    """The no-JavaScript rename (chat.js uses `PATCH /api/v1/conversations/{id}/`)."""
+    conversation = _access_conversation(request, cat_id, conversation_id)
+    form = ConversationRenameForm(request.POST)
+    if form.is_valid():
+        conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
+        messages.success(request, "Conversation renamed.")
+    else:
+        messages.error(request, "A title needs 1 to 120 characters.")
+    return redirect(_chat_url(cat_id, conversation.pk))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def conversation_remove(request: HttpRequest, cat_id: int, conversation_id: int) -> HttpResponse:
+    """GET: a confirmation (the no-JavaScript way; chat.js confirms in a dialog and calls
+    `DELETE /api/v1/conversations/{id}/`); POST: delete it."""
+    conversation = _access_conversation(request, cat_id, conversation_id)
+    if request.method == "POST":
+        conversation_delete(conversation=conversation)
+        messages.success(request, "Conversation deleted.")
+        return redirect("cats:chat", cat_id=cat_id)
+    return render(
+        request,
+        "cats/delete.html",
+        {
+            "cat": conversation.cat,
+            "conversation": conversation,
+            "what": "conversation",
+            "title": f"Delete “{conversation}”?",
+            "action": reverse("cats:conversation-delete", args=[cat_id, conversation.pk]),
+            "back": _chat_url(cat_id, conversation.pk),
+        },
+    )
+
+
+def _access_conversation(request: HttpRequest, cat_id: int, conversation_id: int) -> Conversation:
+    cat = access_cat(_user(request), cat_id)
+    conversation = find_conversation(cat, conversation_id)
+    if conversation is None:
+        raise Http404("No such conversation.")
+    conversation.cat = cat
+    return conversation
+
+
+def _chat_url(cat_id: int, conversation_id: int) -> str:
+    return f"{reverse('cats:chat', args=[cat_id])}?conversation={conversation_id}"
+
+
+def day_label(when: datetime, now: datetime) -> str:
+    """The heading of `when`'s day in a list of conversations, seen at `now` (both aware, in
+    the same zone): "Today", "Yesterday", a weekday within the week, then a date (with its year
+    when not this one). Same as static/js/chat.js `dayLabel`."""
+    days = (now.date() - when.date()).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days < 7:  # noqa: PLR2004
+        return f"{when:%A}"
+    if when.year == now.year:
+        return f"{when.day} {when:%B}"
+    return f"{when.day} {when:%B} {when.year}"
+
+
+def _by_day(conversations: list[Conversation]) -> list[tuple[Conversation, str]]:
+    """Each conversation with the heading of its day when it starts one ("" otherwise)."""
+    now = timezone.localtime()
+    rows, last = [], None
+    for conversation in conversations:
+        label = day_label(timezone.localtime(conversation.updated_at), now)
+        rows.append((conversation, label if label != last else ""))
+        last = label
+    return rows
+
+
+@login_required
 @require_GET
 def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
-    cat = access_cat(_user(request), cat_id)
+    user = _user(request)
+    cat = access_cat(user, cat_id)
     conversations = list(conversations_for(cat)[:SIDEBAR_CONVERSATIONS])
+    q = request.GET.get("q", "").strip()[:200]
+    hits: list[ConversationHit] = conversations_search(cat, q=q) if q else []
     conversation = _selected_conversation(request, cat, conversations)
     # Of a regenerated turn, the reply the human kept; the others come with it (one query),
     # for its "‹ 2 / 3 ›" switcher.
@@ -111,7 +241,12 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
         "cats/chat.html",
         {
             "cat": cat,
+            "other_cats": list(cats_for(user).exclude(pk=cat.pk).only("pk", "name")),
             "conversations": conversations,
+            # the same, each with the heading of its day when it starts one
+            "sidebar": _by_day(conversations),
+            "q": q,
+            "hits": hits,
             "conversation": conversation,
             "history": history,  # not "messages": that name belongs to django.contrib.messages
             # each message with its receipts [(memory id, text)], its episodes' receipts
@@ -131,6 +266,11 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
                 "llm": mode,
                 "wsPath": f"/ws/cats/{cat.pk}/",
                 "memoriesUrl": reverse("memories:page", args=[cat.pk]),
+                # conversation management (chat.js "the sidebar"): REST for rename, delete and
+                # search; this page's address for the no-JS forms it builds
+                "pageUrl": reverse("cats:chat", args=[cat.pk]),
+                "conversationsApi": reverse("cats_api:conversation-list", args=[cat.pk]),
+                "conversationApi": reverse("cats_api:conversation-detail", args=[0]),
                 "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
                 "loginUrl": reverse("login"),
                 "state": state,

@@ -39,8 +39,9 @@ def test_the_cat_pages_need_a_login(client: Client, alice: User) -> None:
         assert response["Location"].startswith(reverse("login"))
 
 
-def test_the_home_page_leads_to_my_cats(client: Client) -> None:
-    response = client.get("/")
+def test_the_home_page_leads_to_my_cats(alice_client: Client) -> None:
+    # A visitor gets the landing page instead (cats/tests/test_landing.py).
+    response = alice_client.get("/")
 
     assert response.status_code == 302
     assert response["Location"] == reverse("cats:list")
@@ -192,9 +193,10 @@ def test_the_offline_banner_shows_without_a_mistral_key(
     settings.MISTRAL_API_KEY = "a-key"  # type: ignore[attr-defined]
     online = alice_client.get(url).content.decode()
 
-    assert 'id="offline-banner">' in offline
-    assert "Whiskers is running on its offline brain (no MISTRAL_API_KEY" in offline
-    assert 'id="offline-banner" hidden>' in online
+    assert 'id="offline-banner" role="status">' in offline
+    assert "Whiskers is running on its offline brain" in offline
+    assert "no MISTRAL_API_KEY is set" in offline
+    assert 'id="offline-banner" role="status" hidden>' in online
 
 
 def _chat_with(cat: Cat, conversations: int, messages: int) -> None:
@@ -218,14 +220,14 @@ def test_the_chat_page_runs_the_same_queries_whatever_the_history(
     _chat_with(cat, conversations=size, messages=size)
     url = reverse("cats:chat", args=[cat.pk])
 
-    # session, user, cat, conversations, messages, the receipts' memories (no query per
-    # conversation, message or memory)
-    with django_assert_num_queries(6):
+    # session, user, cat, conversations, messages, the receipts' memories, the other cats (the
+    # header's switcher) (no query per conversation, message or memory)
+    with django_assert_num_queries(7):
         default = alice_client.get(url)
     # ... plus the one conversation asked for
     chosen = cat.conversations.order_by("id").first()
     assert chosen is not None
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         alice_client.get(url, {"conversation": chosen.pk})
 
     assert len(default.context["conversations"]) == size
@@ -261,8 +263,8 @@ def test_the_chat_page_shows_kept_replies_with_a_switcher_in_the_same_queries(
     _turns_with_alternatives(cat, turns)
 
     # session, user, cat, conversations, kept messages, all the replies to the messages shown,
-    # the receipts' memories (of every alternative)
-    with django_assert_num_queries(7):
+    # the receipts' memories (of every alternative), the other cats
+    with django_assert_num_queries(8):
         response = alice_client.get(reverse("cats:chat", args=[cat.pk]))
 
     shown = [m.text for m in response.context["history"]]
@@ -433,8 +435,8 @@ def test_episode_receipts_take_one_query_whatever_the_number_of_replies(
             )
 
     # session, user, cat, conversations, kept messages, their alternatives, the receipts'
-    # memories, the receipts' episodes (no query per reply or episode)
-    with django_assert_num_queries(8):
+    # memories, the receipts' episodes, the other cats (no query per reply or episode)
+    with django_assert_num_queries(9):
         response = alice_client.get(reverse("cats:chat", args=[cat.pk]))
 
     html = response.content.decode()

@@ -1,7 +1,8 @@
 /* CatChat chat page: one WebSocket per tab to /ws/cats/<id>/ (frames: cats/frames.py).
  *
  * Safety rule: whatever a user or the model wrote only ever enters the page through
- * textContent (never innerHTML), so a message like <img onerror=...> stays text.
+ * textContent (never innerHTML), so a message like <img onerror=...> stays text. The cat's
+ * replies render as Markdown through static/js/markdown.js, which builds elements the same way.
  *
  * Reliability rules: a message is saved by the server before anything else, keyed by a
  * client_id we choose, so an unconfirmed message is simply resent with the same id after a
@@ -62,6 +63,14 @@
   const CARE_ANSWER_MS = 8000; // buttons wait this long for the cat's answer, then unlock
   const CARE_STATUS_MS = 20000; // how long the cat's answer to care stays on screen
   const VITALS_COLLAPSED_KEY = "catchat.vitalsCollapsed";
+  const BANNER_DISMISSED_KEY = `catchat.offlineBannerDismissed.${config.cat.id}`;
+  function bannerDismissed() {
+    try {
+      return window.sessionStorage.getItem(BANNER_DISMISSED_KEY) === "1";
+    } catch {
+      return false;
+    }
+  }
   // Errors about a message that resending cannot fix.
   const FINAL_SEND_ERRORS = new Set(["too_long", "empty", "bad_frame", "conflict", "not_found"]);
 
@@ -212,7 +221,14 @@
   }
 
   function setText(node, text, status) {
-    const box = node.querySelector(".message__text");
+    let box = node.querySelector(".message__text");
+    if (node.dataset.role === "cat" && text && window.CatMarkdown) {
+      setReplyText(node, box, text, status);
+      return;
+    }
+    cancelReplyRender(node);
+    replySources.delete(node);
+    if (box.hasAttribute("aria-hidden")) box = freshTextBox(box); // was a streaming render
     if (status === "streaming" && !text) {
       box.replaceChildren(typingDots());
     } else if (status === "error" && !text) {
@@ -220,6 +236,136 @@
     } else {
       box.textContent = text;
     }
+    setCopyButton(node, false);
+  }
+
+  // --- rich replies: the cat's text as Markdown (static/js/markdown.js), with a copy button ---
+  // The human's messages stay plain text. markdown.js builds elements, never markup, so no HTML
+  // from the model reaches the page. Screen readers: while a reply streams, its box is
+  // re-rendered (at most once a frame) and hidden from them (aria-hidden), so the log
+  // (aria-live="polite") never re-reads the whole reply on each delta; when the reply ends, a
+  // new box with the final text takes its place, an addition to the log announced once, whole.
+  // A reply that is already shown as it is (a resync, a repeated frame) is left alone, so it
+  // is not announced again.
+
+  const replySources = new WeakMap(); // cat reply node -> its Markdown source (what Copy copies)
+  const shownSources = new WeakMap(); // final text box -> the source rendered in it
+  const replyRenders = new Map(); // streaming reply node -> pending animation frame
+
+  function freshTextBox(box) {
+    const fresh = box.cloneNode(false);
+    fresh.removeAttribute("aria-hidden");
+    box.replaceWith(fresh);
+    return fresh;
+  }
+
+  function cancelReplyRender(node) {
+    if (!replyRenders.has(node)) return;
+    window.cancelAnimationFrame(replyRenders.get(node));
+    replyRenders.delete(node);
+  }
+
+  function setReplyText(node, box, text, status) {
+    replySources.set(node, text);
+    if (status === "streaming") {
+      box.classList.add("message__text--rich");
+      box.setAttribute("aria-hidden", "true");
+      setCopyButton(node, false);
+      // Deltas can come faster than frames: render the newest text once per frame.
+      if (replyRenders.has(node)) return;
+      replyRenders.set(node, window.requestAnimationFrame(() => {
+        replyRenders.delete(node);
+        const current = node.querySelector(".message__text");
+        const source = replySources.get(node);
+        if (!current || !current.hasAttribute("aria-hidden") || source === undefined) return;
+        keepScrolled(() => current.replaceChildren(window.CatMarkdown.render(source, { streaming: true })));
+      }));
+      return;
+    }
+    cancelReplyRender(node);
+    if (!box.hasAttribute("aria-hidden") && shownSources.get(box) === text) {
+      setCopyButton(node, true);
+      return;
+    }
+    const fresh = box.cloneNode(false);
+    fresh.removeAttribute("aria-hidden");
+    fresh.classList.add("message__text--rich");
+    fresh.append(window.CatMarkdown.render(text));
+    shownSources.set(fresh, text);
+    box.replaceWith(fresh);
+    setCopyButton(node, true);
+  }
+
+  function setCopyButton(node, wanted) {
+    const actions = node.querySelector(".message__actions");
+    let button = actions && actions.querySelector(".message__copy");
+    if (!wanted || !actions) {
+      if (button) button.remove();
+      return;
+    }
+    if (button) return;
+    button = document.createElement("button");
+    button.type = "button";
+    button.className = "button button--small message__copy";
+    const label = document.createElement("span");
+    label.className = "message__copy-label";
+    label.textContent = "Copy";
+    const rest = document.createElement("span");
+    rest.className = "visually-hidden";
+    rest.textContent = " reply";
+    button.append(label, rest); // named "Copy reply"; shows "Copy"
+    const switcher = actions.querySelector(".message__switcher");
+    if (switcher) switcher.after(button);
+    else actions.prepend(button);
+  }
+
+  // Polite feedback for Copy, outside the log (a live region of its own, so the log does not
+  // announce it as a message).
+  const copyStatus = document.createElement("p");
+  copyStatus.className = "visually-hidden";
+  copyStatus.id = "copy-status";
+  copyStatus.setAttribute("role", "status");
+  document.body.append(copyStatus);
+
+  async function copyReply(button) {
+    const node = button.closest(".message");
+    const source = node ? replySources.get(node) : undefined;
+    if (source === undefined) return;
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(source);
+      copied = true;
+    } catch {
+      copied = copyByHand(source); // plain http on a LAN address has no navigator.clipboard
+      button.focus(); // copying by hand selected a textarea of its own
+    }
+    const [label, rest] = button.children;
+    label.textContent = copied ? "Copied" : "Copy failed";
+    rest.textContent = "";
+    copyStatus.textContent = copied ? "Copied" : "Could not copy the reply";
+    window.clearTimeout(button.copyTimer);
+    button.copyTimer = window.setTimeout(() => {
+      label.textContent = "Copy";
+      rest.textContent = " reply";
+      copyStatus.textContent = "";
+    }, 2500);
+  }
+
+  function copyByHand(source) {
+    const area = document.createElement("textarea");
+    area.value = source;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.append(area);
+    area.select();
+    let done = false;
+    try {
+      done = document.execCommand("copy");
+    } catch {
+      done = false;
+    }
+    area.remove();
+    return done;
   }
 
   function setNote(node, note) {
@@ -690,10 +836,14 @@
       : null;
   }
 
-  function buildConversationItem(id, title) {
+  // A conversation in the list, as the server renders it (templates/cats/chat.html): its link
+  // (title, time) and its menu (a rename form and a delete link that work without JavaScript;
+  // with it, `manageConversations` below takes their submit and click).
+  function buildConversationItem(id, title, iso = new Date().toISOString()) {
+    const pk = String(Number(id));
     const item = document.createElement("li");
     item.className = "conversation-list__item";
-    item.dataset.conversationId = String(Number(id));
+    item.dataset.conversationId = pk;
     const link = document.createElement("a");
     link.href = conversationUrl(Number(id));
     const label = document.createElement("span");
@@ -701,23 +851,380 @@
     label.textContent = title;
     const time = document.createElement("time");
     time.className = "conversation-list__time";
-    time.textContent = "now";
+    time.dateTime = iso;
+    time.textContent = clockTime(iso);
     link.append(label, time);
-    item.append(link);
+
+    const menu = document.createElement("details");
+    menu.className = "conversation-menu";
+    const toggle = document.createElement("summary");
+    toggle.className = "conversation-menu__toggle";
+    toggle.setAttribute("aria-label", `Rename or delete “${title}”`);
+    const dots = document.createElement("span");
+    dots.setAttribute("aria-hidden", "true");
+    dots.textContent = "⋯";
+    toggle.append(dots);
+    const body = document.createElement("div");
+    body.className = "conversation-menu__body";
+    const form = document.createElement("form");
+    form.className = "conversation-rename";
+    form.method = "post";
+    form.action = `${config.pageUrl}conversations/${pk}/rename/`;
+    const token = document.createElement("input");
+    token.type = "hidden";
+    token.name = "csrfmiddlewaretoken";
+    token.value = csrfToken();
+    const fieldLabel = document.createElement("label");
+    fieldLabel.htmlFor = `rename-${pk}`;
+    fieldLabel.textContent = "Title";
+    const field = document.createElement("input");
+    field.type = "text";
+    field.id = `rename-${pk}`;
+    field.name = "title";
+    field.maxLength = 120;
+    field.required = true;
+    field.value = title;
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.className = "button button--small";
+    save.textContent = "Rename";
+    form.append(token, fieldLabel, field, save);
+    const remove = document.createElement("a");
+    remove.className = "conversation-menu__delete";
+    remove.href = `${config.pageUrl}conversations/${pk}/delete/`;
+    remove.textContent = "Delete…";
+    body.append(form, remove);
+    menu.append(toggle, body);
+
+    item.append(link, menu);
     return item;
   }
 
-  // Activity in a conversation: move it to the top; mark it unread unless it is on screen.
+  // Activity in a conversation: move it to the top (of today); mark it unread unless it is on
+  // screen.
   function bumpConversation(id, title) {
     if (!el.sidebar || id === null || id === undefined) return null;
     let item = conversationItem(id);
     if (!item) item = buildConversationItem(id, titleFrom(title));
     const empty = el.sidebar.querySelector(".conversation-list__empty");
     if (empty) empty.remove();
-    if (el.sidebar.firstElementChild !== item) el.sidebar.prepend(item);
+    const time = item.querySelector(".conversation-list__time");
+    if (time) time.dateTime = new Date().toISOString();
+    if (firstConversation() !== item) el.sidebar.prepend(item);
     item.classList.toggle("is-unread", !sameId(id, state.conversation));
+    groupConversations();
     return item;
   }
+
+  function firstConversation() {
+    return el.sidebar ? el.sidebar.querySelector(".conversation-list__item") : null;
+  }
+
+  // --- conversations: days, rename, delete, search ---------------------------------------------
+
+  const WEEKDAY_FORMAT = new Intl.DateTimeFormat("en-GB", { weekday: "long" });
+  const DATE_FORMAT = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long" });
+  const CLOCK_FORMAT = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+
+  function startOfDay(date) {
+    return new Date(date.getFullYear(), date.getMonth(), date.getDate());
+  }
+
+  // The heading of a day in the list, seen from `now` (this browser's time zone): "Today",
+  // "Yesterday", a weekday within the week, then a date. Same as cats/views.py `day_label`.
+  function dayLabel(iso, now = new Date()) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "Today";
+    const days = Math.round((startOfDay(now) - startOfDay(date)) / 86400000);
+    if (days <= 0) return "Today";
+    if (days === 1) return "Yesterday";
+    if (days < 7) return WEEKDAY_FORMAT.format(date);
+    const day = DATE_FORMAT.format(date);
+    return date.getFullYear() === now.getFullYear() ? day : `${day} ${date.getFullYear()}`;
+  }
+
+  // "14:05": the day is in the heading above.
+  function clockTime(iso) {
+    const date = new Date(iso);
+    return Number.isNaN(date.getTime()) ? "" : CLOCK_FORMAT.format(date);
+  }
+
+  // Headings between the days of the list (the server drew them in its time zone; this is the
+  // reader's), and each time as a clock time.
+  function groupConversations() {
+    if (!el.sidebar) return;
+    for (const heading of el.sidebar.querySelectorAll(".conversation-list__day")) heading.remove();
+    const now = new Date();
+    let last = null;
+    for (const item of el.sidebar.querySelectorAll(".conversation-list__item")) {
+      const time = item.querySelector(".conversation-list__time");
+      const iso = time && time.dateTime ? time.dateTime : now.toISOString();
+      if (time) time.textContent = clockTime(iso);
+      const label = dayLabel(iso, now);
+      if (label !== last) {
+        const heading = document.createElement("li");
+        heading.className = "conversation-list__day";
+        const title = document.createElement("h3");
+        title.className = "conversation-list__day-title";
+        title.textContent = label;
+        heading.append(title);
+        item.before(heading);
+        last = label;
+      }
+    }
+  }
+
+  function csrfToken() {
+    const field = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (field && field.value) return field.value;
+    const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+    return cookie ? decodeURIComponent(cookie.slice("csrftoken=".length)) : "";
+  }
+
+  // The REST API with this page's session (and its CSRF token for writes).
+  function api(method, url, body) {
+    const headers = { Accept: "application/json", "X-CSRFToken": csrfToken() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    return fetch(url, {
+      method,
+      credentials: "same-origin",
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  }
+
+  function conversationApiUrl(id) {
+    return config.conversationApi.replace(/\/0\/$/u, `/${Number(id)}/`);
+  }
+
+  function announceList(text) {
+    const status = $("conversation-list-status");
+    if (!status) return;
+    status.textContent = "";
+    window.setTimeout(() => { status.textContent = text; }, 50);
+  }
+
+  async function renameConversation(form) {
+    const item = form.closest(".conversation-list__item");
+    const field = form.querySelector("input[name=title]");
+    const title = field.value.trim();
+    if (!item || !title) {
+      field.reportValidity();
+      return;
+    }
+    let response;
+    try {
+      response = await api("PATCH", conversationApiUrl(item.dataset.conversationId), { title });
+    } catch {
+      announceList("Could not rename: no connection.");
+      return;
+    }
+    if (!response.ok) {
+      if (response.status === 404) window.location.reload();
+      announceList("Could not rename: a title needs 1 to 120 characters.");
+      return;
+    }
+    const saved = await response.json();
+    item.querySelector(".conversation-list__title").textContent = saved.title;
+    item.querySelector(".conversation-menu__toggle").setAttribute("aria-label", `Rename or delete “${saved.title}”`);
+    field.value = saved.title;
+    const time = item.querySelector(".conversation-list__time");
+    if (time) time.dateTime = saved.updated_at;
+    const menu = item.querySelector(".conversation-menu");
+    menu.open = false;
+    el.sidebar.prepend(item); // a rename is activity: the server lists it first too
+    groupConversations();
+    menu.querySelector("summary").focus();
+    announceList(`Renamed to “${saved.title}”.`);
+  }
+
+  function confirmDelete(title) {
+    const dialog = $("conversation-delete-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") return Promise.resolve(null);
+    $("conversation-delete-name").textContent = title;
+    dialog.returnValue = "";
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "delete"), { once: true });
+      dialog.showModal();
+    });
+  }
+
+  async function deleteConversation(link) {
+    const item = link.closest(".conversation-list__item");
+    const title = item.querySelector(".conversation-list__title").textContent;
+    const toggle = item.querySelector(".conversation-menu__toggle");
+    item.querySelector(".conversation-menu").open = false;
+    const confirmed = await confirmDelete(title);
+    if (confirmed === null) {
+      window.location.assign(link.href); // no <dialog>: the server's confirmation page
+      return;
+    }
+    if (!confirmed) {
+      toggle.focus();
+      return;
+    }
+    let response;
+    try {
+      response = await api("DELETE", conversationApiUrl(item.dataset.conversationId));
+    } catch {
+      announceList("Could not delete: no connection.");
+      toggle.focus();
+      return;
+    }
+    if (!response.ok && response.status !== 404) {
+      announceList("Could not delete the conversation.");
+      toggle.focus();
+      return;
+    }
+    if (sameId(item.dataset.conversationId, state.conversation)) {
+      window.location.assign(config.pageUrl); // it was on screen: open the newest one left
+      return;
+    }
+    const items = Array.from(el.sidebar.querySelectorAll(".conversation-list__item"));
+    const next = items[items.indexOf(item) + 1] || items[items.indexOf(item) - 1];
+    item.remove();
+    for (const hit of document.querySelectorAll(`#conversation-results-list [data-conversation-id="${Number(item.dataset.conversationId)}"]`)) hit.remove();
+    groupConversations();
+    if (!firstConversation()) {
+      const empty = document.createElement("li");
+      empty.className = "conversation-list__empty";
+      empty.textContent = "No conversations yet.";
+      el.sidebar.append(empty);
+    }
+    const focusTo = next ? next.querySelector("a") : $("conversation-search-input");
+    if (focusTo) focusTo.focus();
+    announceList(`Deleted “${title}”.`);
+  }
+
+  function showResults(q, hits) {
+    const section = $("conversation-results");
+    const list = $("conversation-results-list");
+    const status = $("conversation-results-status");
+    list.replaceChildren(
+      ...hits.map((hit) => {
+        const item = document.createElement("li");
+        item.className = "conversation-results__item";
+        item.dataset.conversationId = String(Number(hit.id));
+        const link = document.createElement("a");
+        link.href = conversationUrl(Number(hit.id)) + (hit.message ? `#message-${Number(hit.message)}` : "");
+        const title = document.createElement("span");
+        title.className = "conversation-list__title";
+        title.textContent = hit.title || "New conversation";
+        const text = document.createElement("span");
+        text.className = "conversation-results__snippet";
+        const line = String(hit.snippet || "").split(/\s+/u).filter(Boolean).join(" ");
+        text.textContent = line.length > 120 ? `${line.slice(0, 119)}…` : line;
+        link.append(title, text);
+        item.append(link);
+        return item;
+      }),
+    );
+    const count = hits.length;
+    status.textContent = `${count} conversation${count === 1 ? "" : "s"} for “${q}”`;
+    section.hidden = false;
+  }
+
+  function clearResults() {
+    const section = $("conversation-results");
+    if (section) section.hidden = true;
+    const list = $("conversation-results-list");
+    if (list) list.replaceChildren();
+  }
+
+  let searchSeq = 0;
+  async function searchConversations(q) {
+    const seq = ++searchSeq;
+    if (!q) {
+      clearResults();
+      return;
+    }
+    let response;
+    try {
+      response = await api("GET", `${config.conversationsApi}?q=${encodeURIComponent(q)}`);
+    } catch {
+      return;
+    }
+    if (seq !== searchSeq || !response.ok) return;
+    const body = await response.json();
+    if (seq === searchSeq) showResults(q, body.results || []);
+  }
+
+  function manageConversations() {
+    const search = $("conversation-search");
+    const searchInput = $("conversation-search-input");
+    if (search && searchInput) {
+      let timer = null;
+      search.addEventListener("submit", (event) => {
+        event.preventDefault();
+        window.clearTimeout(timer);
+        searchConversations(searchInput.value.trim());
+      });
+      searchInput.addEventListener("input", () => {
+        window.clearTimeout(timer);
+        const q = searchInput.value.trim();
+        timer = window.setTimeout(() => searchConversations(q), q ? 350 : 0);
+      });
+      searchInput.addEventListener("keydown", (event) => {
+        if (event.key === "Escape" && searchInput.value) {
+          event.stopPropagation(); // clears the search; a second Escape is the drawer's
+          searchInput.value = "";
+          searchConversations("");
+        }
+      });
+    }
+    const clear = $("conversation-results-clear");
+    if (clear) {
+      clear.addEventListener("click", (event) => {
+        event.preventDefault();
+        if (searchInput) {
+          searchInput.value = "";
+          searchInput.focus();
+        }
+        searchConversations("");
+        if (new URLSearchParams(window.location.search).has("q")) {
+          window.history.replaceState(null, "", clear.href);
+        }
+      });
+    }
+    if (!el.sidebar) return;
+    el.sidebar.addEventListener("submit", (event) => {
+      const form = event.target.closest(".conversation-rename");
+      if (!form) return;
+      event.preventDefault();
+      renameConversation(form);
+    });
+    el.sidebar.addEventListener("click", (event) => {
+      const link = event.target.closest(".conversation-menu__delete");
+      if (!link) return;
+      event.preventDefault();
+      deleteConversation(link);
+    });
+    el.sidebar.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      const menu = event.target.closest(".conversation-menu[open]");
+      if (!menu) return;
+      event.stopPropagation(); // closes the menu, not the drawer
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    });
+    // One menu open at a time.
+    el.sidebar.addEventListener("toggle", (event) => {
+      if (!event.target.open) return;
+      for (const other of el.sidebar.querySelectorAll(".conversation-menu[open]")) {
+        if (other !== event.target) other.open = false;
+      }
+    }, true);
+    const dialog = $("conversation-delete-dialog");
+    if (dialog) {
+      // Escape closes the dialog (natively), not the drawer behind it.
+      dialog.addEventListener("keydown", (event) => {
+        if (event.key === "Escape") event.stopPropagation();
+      });
+    }
+    groupConversations();
+  }
+
+  manageConversations();
 
   function adoptConversation(id, text) {
     state.conversation = Number(id);
@@ -737,7 +1244,7 @@
     state.open = true;
     state.attempt = 0;
     setStatus("");
-    if (frame.llm) el.banner.hidden = frame.llm !== "offline";
+    if (frame.llm) el.banner.hidden = frame.llm !== "offline" || bannerDismissed();
     if (frame.state) showState(frame.state);
 
     const inFlight = new Set();
@@ -1179,20 +1686,60 @@
   el.log.addEventListener("click", (event) => {
     const button = event.target.closest(".message__switch");
     if (button && !button.disabled) flip(button);
+    const copy = event.target.closest(".message__copy");
+    if (copy) copyReply(copy);
   });
+  // The phone's conversation drawer: ☰ opens it; its × button, Escape and a tap on the dimmed
+  // backdrop close it, and focus goes back to ☰.
+  const sidebarBackdrop = $("sidebar-backdrop");
+  const sidebarClose = $("sidebar-close");
+  function setSidebarOpen(open, { returnFocus = true } = {}) {
+    el.chat.classList.toggle("chat--sidebar-open", open);
+    el.sidebarToggle.setAttribute("aria-expanded", String(open));
+    if (sidebarBackdrop) sidebarBackdrop.hidden = !open;
+    if (open) {
+      const target = document.querySelector("#conversation-panel [aria-current='page']") || sidebarClose;
+      if (target) target.focus();
+    } else if (returnFocus) {
+      el.sidebarToggle.focus();
+    }
+  }
   if (el.sidebarToggle) {
     el.sidebarToggle.addEventListener("click", () => {
-      const open = el.chat.classList.toggle("chat--sidebar-open");
-      el.sidebarToggle.setAttribute("aria-expanded", String(open));
+      setSidebarOpen(!el.chat.classList.contains("chat--sidebar-open"));
+    });
+    if (sidebarClose) sidebarClose.addEventListener("click", () => setSidebarOpen(false));
+    if (sidebarBackdrop) sidebarBackdrop.addEventListener("click", () => setSidebarOpen(false));
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && el.chat.classList.contains("chat--sidebar-open")) {
+        event.preventDefault();
+        setSidebarOpen(false);
+      }
     });
   }
+  // The offline notice can be dismissed; that is remembered for this cat for the session.
+  const bannerClose = $("offline-banner-close");
+  if (bannerClose) {
+    bannerClose.addEventListener("click", () => {
+      el.banner.hidden = true;
+      try {
+        window.sessionStorage.setItem(BANNER_DISMISSED_KEY, "1");
+      } catch {
+        // not remembered; it comes back on the next page
+      }
+      el.input.focus();
+    });
+  }
+  if (bannerDismissed()) el.banner.hidden = true;
   for (const button of el.careButtons) {
     button.addEventListener("click", () => care(button.dataset.action));
   }
   if (el.vitalsToggle) {
-    let collapsed = false;
+    // Nothing remembered yet: folded on phones, so the conversation gets the screen.
+    let collapsed = window.matchMedia("(max-width: 47.99rem)").matches;
     try {
-      collapsed = window.localStorage.getItem(VITALS_COLLAPSED_KEY) === "1";
+      const remembered = window.localStorage.getItem(VITALS_COLLAPSED_KEY);
+      if (remembered !== null) collapsed = remembered === "1";
     } catch {
       // storage may be off (private mode): start expanded
     }
@@ -1232,12 +1779,29 @@
     if (time) time.textContent = formatDay(time.getAttribute("datetime"));
   }
   for (const node of el.log.querySelectorAll('.message[data-role="cat"]')) learnAlternatives(node);
+  // The server renders replies as plain text (the no-JS fallback): upgrade them to Markdown.
+  // After learnAlternatives, which reads their plain text. A deferred script: this runs before
+  // the page has finished loading, as part of the page first read, not as news in the log.
+  for (const node of el.log.querySelectorAll('.message[data-role="cat"]')) {
+    const box = node.querySelector(".message__text");
+    const text = box ? box.textContent : "";
+    const fallback = node.dataset.status === "error" && text === ERROR_FALLBACK;
+    if (text && !fallback) setText(node, text, node.dataset.status);
+  }
   // `#message-<id>` (an episode's receipt links there): show that message, not the newest.
   const linked = /^#message-\d+$/.test(window.location.hash)
     ? el.log.querySelector(window.location.hash)
     : null;
-  if (linked) linked.scrollIntoView({ block: "center" });
-  else el.log.scrollTop = el.log.scrollHeight;
+  // Again after layout settles (fonts, the folded vitals, the figure): the newest message must
+  // end up wholly above the composer, not half under it.
+  const scrollToLinked = () => {
+    if (linked) linked.scrollIntoView({ block: "center" });
+    else el.log.scrollTop = el.log.scrollHeight;
+  };
+  scrollToLinked();
+  window.requestAnimationFrame(scrollToLinked);
+  window.addEventListener("load", scrollToLinked, { once: true });
+  if (document.fonts && document.fonts.ready) document.fonts.ready.then(scrollToLinked);
   showState(config.state);
   updateComposer();
   connect();
