@@ -20,6 +20,7 @@ import asyncio
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
@@ -75,10 +76,7 @@ _query_threads: dict[int, ThreadPoolExecutor] = {}  # by pid: a forked child mak
 async def _embed_queries(queue: list[tuple[str, asyncio.Future[list[float]]]]) -> None:
     """Embed the waiting queries, a batch at a time, until none is left."""
     loop = asyncio.get_running_loop()
-    thread = _query_threads.get(os.getpid())
-    if thread is None:
-        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-queries")
-        _query_threads[os.getpid()] = thread
+    thread = _own_thread(_query_threads, "embed-queries")
     while queue:
         batch = [(text, future) for text, future in queue[:QUERY_BATCH] if not future.done()]
         del queue[:QUERY_BATCH]
@@ -110,12 +108,7 @@ async def embed_passages(texts: list[str]) -> list[list[float]]:
         return []
     if settings.MEMORY_EMBEDDER == "mistral":
         return await llm.embed(texts)
-    thread = _passage_threads.get(os.getpid())
-    if thread is None:
-        thread = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="embed-passages", initializer=_run_in_background
-        )
-        _passage_threads[os.getpid()] = thread
+    thread = _own_thread(_passage_threads, "embed-passages", _run_in_background)
     return await asyncio.get_running_loop().run_in_executor(thread, _local_passages, texts)
 
 
@@ -123,6 +116,19 @@ async def embed_passages(texts: list[str]) -> list[list[float]]:
 # gives it ~10% of a core under contention, none of the idle time is lost).
 BACKGROUND_NICE = 10
 _passage_threads: dict[int, ThreadPoolExecutor] = {}  # by pid: a forked child makes its own
+
+
+def _own_thread(
+    threads: dict[int, ThreadPoolExecutor],
+    name: str,
+    initializer: Callable[[], None] | None = None,
+) -> ThreadPoolExecutor:
+    """This process's one worker thread of `threads` (by pid: a forked child makes its own)."""
+    thread = threads.get(os.getpid())
+    if thread is None:
+        thread = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=initializer)
+        threads[os.getpid()] = thread
+    return thread
 
 
 def _run_in_background() -> None:
