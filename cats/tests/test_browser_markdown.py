@@ -278,3 +278,75 @@ async def test_history_from_the_server_renders_as_markdown_and_the_human_s_words
     await _copy_with_the_keyboard(page, reply, MARKDOWN)
     if os.environ.get("SCREENSHOT_DIR"):
         await page.screenshot(path=f"{os.environ['SCREENSHOT_DIR']}/markdown-phone.png")
+
+
+NESTED = (
+    "Today:\n"
+    "\n"
+    "- morning\n"
+    "  - nap\n"
+    "    - in the sun\n"
+    "    - on the <b>keyboard</b>\n"
+    "  - breakfast\n"
+    "- evening\n"
+    "\n"
+    "1. hunt\n"
+    "   - the red dot\n"
+    "   - a <script>window.__pwned = 1</script> moth\n"
+    "     1. stalk\n"
+    "     2. pounce **hard**\n"
+    "2. sleep"
+)
+# The lists of a reply as an outline: each item's own text (without its nested lists), indented
+# by how deep it is and named by the kind of list it is in.
+OUTLINE = """(box) => {
+  const isList = (node) => node.nodeName === "UL" || node.nodeName === "OL";
+  const walk = (list, depth) => Array.from(list.children).flatMap((li) => {
+    const own = Array.from(li.childNodes).filter((n) => !isList(n)).map((n) => n.textContent);
+    return [
+      `${"  ".repeat(depth)}${list.nodeName}: ${own.join("").trim()}`,
+      ...Array.from(li.children).filter(isList).flatMap((inner) => walk(inner, depth + 1)),
+    ];
+  });
+  return Array.from(box.children).filter(isList).flatMap((list) => walk(list, 0));
+}"""
+
+
+@pytest.mark.parametrize("page", ["phone"], indirect=True)
+async def test_nested_lists_nest_three_levels_deep_of_either_kind_and_html_in_them_stays_text(
+    page: Page, mistral_server: LiveServer, mistral: FakeMistral, whiskers: Cat
+) -> None:
+    mistral.script(Reply(NESTED, delay=0.02))
+    await _log_in(page, mistral_server.url, "alice", f"/cats/{whiskers.pk}/")
+    await _say(page, "What is the plan today?")
+    reply = page.locator('#message-log .message[data-role="cat"]')
+    await expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+
+    for when in ("live", "from the server"):
+        box = reply.locator(".message__text")
+        assert await box.evaluate(OUTLINE) == [
+            "UL: morning",
+            "  UL: nap",
+            "    UL: in the sun",
+            "    UL: on the <b>keyboard</b>",
+            "  UL: breakfast",
+            "UL: evening",
+            "OL: hunt",
+            "  UL: the red dot",
+            "  UL: a <script>window.__pwned = 1</script> moth",
+            "    OL: stalk",
+            "    OL: pounce hard",
+            "OL: sleep",
+        ], when
+        # Each nested list is inside its item, not beside it; Markdown still works in there.
+        await expect(box.locator(":scope > ul > li > ul > li > ul > li")).to_have_count(2)
+        await expect(box.locator(":scope > ol > li > ul > li > ol > li strong")).to_have_text(
+            "hard"
+        )
+        assert await box.locator("b, script, img").count() == 0, when
+        assert await page.evaluate("() => window.__pwned") is None, when
+        shown = await box.text_content()
+        assert shown is not None and "**" not in shown and "- " not in shown, shown
+        await _assert_accessible(page)
+        await page.reload()
+        await expect(page.locator("#connection-status")).to_be_hidden()

@@ -4,8 +4,10 @@
  *
  * Supported: paragraphs (a blank line) and line breaks (a newline), *emphasis* and _emphasis_,
  * **strong** and __strong__, `inline code`, fenced code blocks (``` or ~~~), bullet lists
- * (-, *, +) and numbered lists (1. or 1)), links [text](url) to http:, https: and mailto:
- * only, and backslash escapes. Everything else (headings, HTML, images, tables…) stays text.
+ * (-, *, +) and numbered lists (1. or 1)), nested by indenting an item 2 or more spaces
+ * further than the one above it (up to 8 levels, either kind in either), links [text](url) to
+ * http:, https: and mailto: only, and backslash escapes. Everything else (headings, HTML,
+ * images, tables…) stays text.
  *
  * Safety rule: the model's text only ever reaches the page through createElement, textContent
  * and text nodes, never as markup (no innerHTML anywhere), so `<script>`, `<img onerror>` or an
@@ -22,16 +24,24 @@
   const SAFE_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
   const ESCAPABLE = /[!-/:-@[-`{-~]/; // ASCII punctuation, as CommonMark
   const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
-  const BULLET = /^ {0,3}([-*+])[ \t]+(.*)$/;
-  const NUMBERED = /^ {0,3}(\d{1,9})([.)])[ \t]+(.*)$/;
+  // A list item: its indent, its marker (a bullet, or a number and its . or ), its text.
+  const LIST_ITEM = /^([ \t]*)(?:([-*+])|(\d{1,9})[.)])[ \t]+(.*)$/;
   const CONTINUATION = /^(?: {2,}|\t)(\S.*)$/;
   const BLANK = /^[ \t]*$/;
   const MAX_DEPTH = 8; // nested emphasis deeper than this stays text (no runaway recursion)
+  const MAX_LIST_DEPTH = 8; // an item indented deeper than this joins the deepest list
 
   function element(tag, className) {
     const node = document.createElement(tag);
     if (className) node.className = className;
     return node;
+  }
+
+  // The width of a line's start, a tab reaching the next multiple of 4 (as CommonMark counts).
+  function columns(prefix) {
+    let width = 0;
+    for (const ch of prefix) width = ch === "\t" ? width + 4 - (width % 4) : width + 1;
+    return width;
   }
 
   function isSpace(ch) {
@@ -279,22 +289,46 @@
     const fragment = document.createDocumentFragment();
     const lines = String(source ?? "").replace(/\r\n?/g, "\n").split("\n");
     let para = [];
-    let list = null; // {node, ordered, item: li, lines: []}
+    // The open lists, outermost first. Each: {node: ul/ol, ordered, parent (the fragment or the
+    // li it is nested in), indent (of its markers), content (the column its items' text starts
+    // at), item (the li taking lines, null after a blank line), lines (its text not yet rendered)}.
+    const lists = [];
+    const deepest = () => lists[lists.length - 1];
 
     const endParagraph = (open = false) => {
       if (para.length) fragment.append(paragraph(para, open));
       para = [];
     };
-    const endItem = (open = false) => {
-      if (list && list.item) list.item.append(...inline(list.lines.join("\n"), 0, false, open));
-      if (list) {
-        list.item = null;
-        list.lines = [];
+    // Renders the lines gathered for a level's item into it, after what it holds already (its
+    // first lines, a nested list).
+    const flushItem = (level, open = false) => {
+      if (level.item && level.lines.length) {
+        const last = level.item.lastChild;
+        if (last && last.nodeName !== "UL" && last.nodeName !== "OL") level.item.append(element("br"));
+        level.item.append(...inline(level.lines.join("\n"), 0, false, open));
+      }
+      level.lines = [];
+    };
+    const endItems = () => {
+      for (const level of lists) {
+        flushItem(level);
+        level.item = null;
       }
     };
-    const endList = (open = false) => {
-      endItem(open);
-      list = null;
+    const closeList = (open = false) => {
+      flushItem(deepest(), open);
+      lists.pop();
+    };
+    const endLists = (open = false) => {
+      while (lists.length) closeList(open);
+    };
+    const openList = (parent, ordered, number, indent, content) => {
+      const node = element(ordered ? "ol" : "ul");
+      if (ordered && Number(number) !== 1) node.start = Number(number);
+      parent.append(node);
+      const level = { node, ordered, parent, indent, content, item: null, lines: [] };
+      lists.push(level);
+      return level;
     };
 
     for (let n = 0; n < lines.length; n += 1) {
@@ -302,7 +336,7 @@
       const fence = FENCE.exec(line);
       if (fence && !(fence[1][0] === "`" && fence[2].includes("`"))) {
         endParagraph();
-        endList();
+        endLists();
         const body = [];
         const closing = new RegExp(`^ {0,3}${fence[1][0]}{${fence[1].length},}[ \\t]*$`);
         n += 1;
@@ -316,42 +350,59 @@
       }
       if (BLANK.test(line)) {
         endParagraph();
-        endItem();
+        endItems();
         continue;
       }
-      const bullet = BULLET.exec(line);
-      const numbered = bullet ? null : NUMBERED.exec(line);
-      if (bullet || numbered) {
+      const marker = LIST_ITEM.exec(line);
+      const indent = marker ? columns(marker[1]) : 0;
+      // Outside a list, an item starts one only from the margin (up to 3 spaces in).
+      if (marker && (lists.length || indent <= 3)) {
         endParagraph();
-        const ordered = Boolean(numbered);
-        if (!list || list.ordered !== ordered) {
-          endList();
-          const node = element(ordered ? "ol" : "ul");
-          if (ordered && Number(numbered[1]) !== 1) node.start = Number(numbered[1]);
-          fragment.append(node);
-          list = { node, ordered, item: null, lines: [] };
+        const ordered = marker[3] !== undefined;
+        const text = marker[4];
+        const content = columns(line.slice(0, line.length - text.length));
+        // Less indented than the deepest list: back out to the list it lines up with.
+        while (lists.length > 1 && indent < deepest().indent) closeList();
+        let level = deepest();
+        if (level && indent >= level.indent + 2 && lists.length < MAX_LIST_DEPTH) {
+          // Under the item above (the last one, after a blank line): a list inside it, after
+          // its text so far.
+          level.item = level.item || level.node.lastElementChild;
+          flushItem(level);
+          level = openList(level.item, ordered, marker[3], indent, content);
+        } else if (!level || level.ordered !== ordered) {
+          // A list of the other kind at this level takes over from the one there.
+          const parent = level ? level.parent : fragment;
+          if (level) closeList();
+          level = openList(parent, ordered, marker[3], indent, content);
         }
-        endItem();
-        list.item = element("li");
-        list.node.append(list.item);
-        list.lines.push(ordered ? numbered[3] : bullet[2]);
+        flushItem(level);
+        level.item = element("li");
+        level.node.append(level.item);
+        level.lines.push(text);
         continue;
       }
       const continued = CONTINUATION.exec(line);
-      if (list && (list.item || continued)) {
-        // A line under an item (indented, or straight after it) belongs to that item.
-        if (!list.item) {
-          list.item = list.node.lastElementChild;
-          list.item.append(element("br"));
-        }
-        list.lines.push(continued ? continued[1] : line.trim());
+      if (lists.length && continued) {
+        // An indented line belongs to the item whose text it lines up under, or the nearest
+        // one out from it.
+        const width = columns(line.slice(0, line.length - continued[1].length));
+        while (lists.length > 1 && width < deepest().content) closeList();
+        const level = deepest();
+        level.item = level.item || level.node.lastElementChild;
+        level.lines.push(continued[1]);
         continue;
       }
-      endList();
+      if (lists.length && deepest().item) {
+        // A line straight after an item, not indented, still belongs to it.
+        deepest().lines.push(line.trim());
+        continue;
+      }
+      endLists();
       para.push(line);
     }
     endParagraph(streaming);
-    endList(streaming);
+    endLists(streaming);
     return fragment;
   }
 
