@@ -172,7 +172,7 @@ class CareEventAdmin(RecordAdmin):
 
 class MessageInline(admin.TabularInline):
     model = Message
-    fields = ["role", "text", "status", "model", "created_at"]
+    fields = ["role", "text", "status", "kept", "model", "created_at"]
     readonly_fields = ["created_at"]
     extra = 0
     show_change_link = True
@@ -189,9 +189,19 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "role", "status", "conversation", "model", "latency_ms", "created_at"]
-    list_filter = ["role", "status", "model"]
+    list_display = [
+        "id",
+        "role",
+        "status",
+        "kept",
+        "conversation",
+        "model",
+        "latency_ms",
+        "created_at",
+    ]
+    list_filter = ["role", "status", "kept", "model"]
     list_select_related = ["conversation"]
     search_fields = ["text", "client_id"]
-    raw_id_fields = ["conversation", "reply_to"]
+    # Ids, not menus: a menu would list every message there is.
+    raw_id_fields = ["conversation", "reply_to", "edit_of", "branch_of"]
     readonly_fields = ["client_id", "usage", "latency_ms", "ttft_ms", "stream_seq", "created_at"]

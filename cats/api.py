@@ -52,6 +52,7 @@ from cats.serializers import (
     ConversationSerializer,
     ImportDocumentSerializer,
     ImportResultSerializer,
+    MessageListQuerySerializer,
     MessageSerializer,
 )
 from cats.services import (
@@ -545,9 +546,11 @@ class MessageListView(APIView):
         description=(
             "Oldest first, newest last; 50 a page (`?page_size=` up to 200). Follow `next` to "
             "read on: messages that arrive meanwhile come on later pages, none twice, none "
-            "skipped. A reply still being written has status `streaming` and its text so far."
+            "skipped. A reply still being written has status `streaming` and its text so far. "
+            "`?kept=true` gives only the shown path (a regenerated turn's kept reply, an edited "
+            "message's shown version and the turns after it)."
         ),
-        parameters=[CONVERSATION_ID, CURSOR, PAGE_SIZE],
+        parameters=[CONVERSATION_ID, MessageListQuerySerializer, CURSOR, PAGE_SIZE],
         responses={
             200: paginated(MessageSerializer),
             401: UNAUTHENTICATED,
@@ -566,37 +569,52 @@ class MessageListView(APIView):
     )
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = access_conversation(_user(request), conversation_id)
+        query = MessageListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        messages = messages_of(conversation)
+        if query.validated_data["kept"] is not None:
+            messages = messages.filter(kept=query.validated_data["kept"])
         return _page(
             MessagePages(),
-            messages_of(conversation),
+            messages,
             request,
             lambda rows: MessageSerializer(rows, many=True).data,
         )
 
 
 class MessageKeepView(APIView):
-    """`POST messages/{id}/keep/`: make this cat reply the kept one of its alternatives."""
+    """`POST messages/{id}/keep/`: make this cat reply the kept one of its alternatives, or
+    show this version of an edited message."""
 
     @extend_schema(
         tags=["conversations"],
         operation_id="messages_keep",
-        summary="Keep one of the cat's replies to a message",
+        summary="Keep one of the cat's replies, or one version of an edited message",
         description=(
             "A regenerated reply keeps the earlier ones as alternatives (the replies with the "
             "same `reply_to`). The kept one is what the chat page shows and what the cat is "
-            "shown of that turn from then on. The owner's open tabs get `chat.kept`. No fields "
-            "to send: the reply is the one in the path."
+            "shown of that turn from then on. The owner's open tabs get `chat.kept`.\n\n"
+            "An edited message keeps its earlier versions (the user messages with the same "
+            "`edit_of`, and the first one), each with the turns that followed it. Keeping a "
+            "version shows it and its turns in place of the version shown and its turns; the "
+            "cat learns from the version shown (the other's facts are superseded). The owner's "
+            "open tabs get `chat.branched`.\n\nNo fields to send: the message is the one in "
+            "the path."
         ),
         parameters=[MESSAGE_ID],
         # Nothing to send (the reply is the one in the path); any JSON object is ignored.
         request=OpenApiTypes.OBJECT,
         responses={
             200: MessageSerializer,
-            400: _error("Not a reply of the cat", "Only a reply of the cat can be kept."),
+            400: _error(
+                "Neither a reply of the cat nor a version of an edited message",
+                "That message has no other version to show.",
+            ),
             401: UNAUTHENTICATED,
             404: _error("No such message of yours", "No such message."),
             409: _error(
-                "A reply is being written in that conversation",
+                "A reply is being written in that conversation, or the message is in a branch "
+                "that is not shown",
                 "The cat is still answering in this conversation: wait or stop it first.",
             ),
         },

@@ -109,6 +109,15 @@ class ChatRequestSerializer(serializers.Serializer):
         help_text="Your id for this message: sending it again returns the same turn, never a "
         "second one. Generated when left out (then a retry is a new message).",
     )
+    edit_of = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Edit a message you sent: the id of one shown in the conversation. The "
+        "new text is a new version of it and gets a reply of its own; the earlier version and "
+        "the turns after it are kept as a branch (`POST messages/{id}/keep/` shows it again). "
+        "Facts the cat learned from the earlier text are superseded.",
+    )
 
 
 class ChatResultSerializer(serializers.Serializer):
@@ -207,6 +216,7 @@ class ChatView(APIView):
                 text=services.clean_text(data["message"]),
                 client_id=data.get("client_id") or uuid.uuid4(),
                 conversation_id=data.get("conversation"),
+                edit_of=data.get("edit_of"),
             )
             if isinstance(request.accepted_renderer, EventStreamRenderer):
                 first = async_to_sync(_first)(turn)  # refusals are raised here, before a byte

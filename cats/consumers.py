@@ -25,8 +25,9 @@ from catchat import realtime
 from catchat.llm import llm_mode
 from catchat.realtime import group_name
 from cats import chat, frames, services
-from cats.models import Cat
+from cats.models import Cat, Message
 from cats.selectors import find_cat, find_conversation
+from memories import learning
 
 logger = logging.getLogger(__name__)
 
@@ -265,6 +266,7 @@ class CatConsumer(AsyncWebsocketConsumer):
                 client_id=client_id,
                 conversation_id=_optional_id(frame.get("conversation")),
                 received_at=received_at,
+                edit_of=frame.get("edit_of"),  # an id or null (frames.client_problem)
             )
         except chat.RateLimited as exc:
             await self._reject(
@@ -293,9 +295,11 @@ class CatConsumer(AsyncWebsocketConsumer):
     async def on_keep(self, frame: dict[str, Any]) -> None:
         assert self.cat is not None  # noqa: S101
         # Every tab, this one included, hears `chat.kept` once the change has committed.
-        await database_sync_to_async(services.reply_keep)(
+        kept = await database_sync_to_async(services.reply_keep)(
             cat=self.cat, message_id=frame.get("message_id"), busy=chat.is_busy
         )
+        if kept.role == Message.Role.USER:
+            learning.kick()  # a version shown again is learned from again
 
     async def on_action(self, frame: dict[str, Any]) -> None:
         assert self.cat is not None  # noqa: S101

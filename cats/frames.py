@@ -28,6 +28,9 @@ class ChatSend(TypedDict):
     conversation: NotRequired[Annotated[int | None, "a conversation id or null"]]  # null: new
     text: str
     client_id: Annotated[str, "a UUID string"]
+    # An edit: the new text is a new version of this user message (one shown in the
+    # conversation); it and the turns after it are hidden, kept as the earlier branch.
+    edit_of: NotRequired[MessageId | None]
 
 
 class ChatStop(TypedDict):
@@ -43,7 +46,8 @@ class ChatRegenerate(TypedDict):
 
 
 class ChatKeep(TypedDict):
-    """Make this cat reply the kept one of its alternatives (the replies to one user message)."""
+    """Make this cat reply the kept one of its alternatives (the replies to one user message),
+    or show this version of an edited user message, with the turns that followed it."""
 
     type: Literal["chat.keep"]
     message_id: NotRequired[MessageId | None]
@@ -75,6 +79,8 @@ class MessagePayload(TypedDict):
     kept: bool
     client_id: NotRequired[str | None]
     reply_to: NotRequired[int | None]
+    # A user message's first version, when this one is an edit of it.
+    edit_of: NotRequired[int | None]
     model: NotRequired[str]
     usage: NotRequired[dict[str, int] | None]
     mood: NotRequired[str | None]
@@ -96,6 +102,9 @@ class Accepted(TypedDict):
     type: Literal["chat.accepted"]
     client_id: str
     message: MessagePayload
+    # An edit: the version it replaces, now hidden with every message after it (a tab shows
+    # the new version in their place).
+    replaces: NotRequired[int]
 
 
 class RememberedMemory(TypedDict):
@@ -138,6 +147,17 @@ class Kept(TypedDict):
     reply_to: int
     message_id: int
     message: MessagePayload  # the kept reply, so a tab can show it without having seen it
+
+
+class Branched(TypedDict):
+    """`chat.keep` of a version of an edited user message: `message_id` is shown now, with the
+    turns that followed it, in place of the version shown before and its turns. The tabs on
+    that conversation read it again."""
+
+    type: Literal["chat.branched"]
+    conversation: int
+    message_id: int
+    message: MessagePayload  # the version now shown
 
 
 class Error(TypedDict):
@@ -226,6 +246,8 @@ def message_payload(message: Message, *, error_detail: str = "") -> MessagePaylo
         "client_id": str(message.client_id) if message.client_id else None,
         "reply_to": message.reply_to_id,
     }
+    if message.role == "user":
+        payload["edit_of"] = message.edit_of_id
     if message.role == "cat":
         payload["model"] = message.model
         payload["usage"] = message.usage
@@ -263,6 +285,7 @@ SERVER_FRAMES: tuple[type, ...] = (
     Delta,
     Done,
     Kept,
+    Branched,
     Error,
     CatState,
     MemoryChanged,

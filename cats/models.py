@@ -111,9 +111,30 @@ class Message(models.Model):
     memories_used = ArrayField(models.BigIntegerField(), default=list, blank=True)
     # The human's earlier messages the reply was given as episodes (memories.models.Episode).
     episodes_used = ArrayField(models.BigIntegerField(), default=list, blank=True)
-    # Of the replies to one user message (regenerated ones are kept as alternatives), the one
-    # shown, read back to the model and learned from. Every user message is `kept` too.
+    # An edited user message is a new message, a version of the first one (`edit_of`, null for
+    # the first); the earlier versions stay, each with the turns that followed it (its branch).
+    edit_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="edits",
+        db_index=False,  # a partial index below: most messages are no edit
+    )
+    # Whether the message is on the conversation's shown path: shown, read back to the model
+    # and learned from. Of the replies to one user message (regenerated ones are kept as
+    # alternatives) one is kept; of the versions of a user message, one.
     kept = models.BooleanField(default=True)
+    # A message that followed a version of a user message, hidden while another version is
+    # shown: that version (showing it again shows them again, `cats.services.versions`).
+    branch_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # a partial index below
+    )
     # A streaming reply belongs to a live process only while its lease runs: the process
     # renews it as it writes; past it, the reply is `interrupted` (the process died).
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -128,6 +149,16 @@ class Message(models.Model):
                 fields=["status"],
                 name="cats_message_streaming",
                 condition=models.Q(status="streaming"),
+            ),
+            models.Index(
+                fields=["edit_of"],
+                name="cats_message_edit_of",
+                condition=models.Q(edit_of__isnull=False),
+            ),
+            models.Index(
+                fields=["branch_of"],
+                name="cats_message_branch_of",
+                condition=models.Q(branch_of__isnull=False),
             ),
         ]
 

@@ -184,6 +184,19 @@ class ConversationSearchSerializer(serializers.Serializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
 
 
+class MessageListQuerySerializer(serializers.Serializer):
+    """Query of `GET conversations/{id}/messages/`."""
+
+    kept = serializers.BooleanField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="true: only the shown path (what the chat page shows and the cat is read "
+        "back); false: only the hidden alternatives, versions and branches. Every message "
+        "when left out.",
+    )
+
+
 class ConversationCreateSerializer(serializers.Serializer):
     """Input of `POST cats/{id}/conversations/`."""
 
@@ -197,13 +210,13 @@ class ConversationRenameSerializer(serializers.Serializer):
 
 
 CAT_ONLY_FIELDS = ("model", "usage", "mood", "memories_used", "episodes_used", "seq", "error")
+USER_ONLY_FIELDS = ("edit_of",)
 
 
 class MessageSerializer(serializers.Serializer):
     """A message exactly as the WebSocket frames carry it (`cats.frames.message_payload`): the
     fields of a cat reply (`model`, `usage`, `mood`, `memories_used`, `episodes_used`, `seq`,
-    `error`) are left
-    out of a user message. Output only."""
+    `error`) are left out of a user message, and `edit_of` out of a reply. Output only."""
 
     id = serializers.IntegerField()
     conversation = serializers.IntegerField(source="conversation_id")
@@ -213,9 +226,10 @@ class MessageSerializer(serializers.Serializer):
     created_at = IsoDateTimeField()
     kept = serializers.BooleanField(
         help_text=(
-            "Of the replies to one user message (a regenerated reply keeps the earlier ones as "
-            "alternatives), the one shown and read back to the cat. Always true for a user "
-            "message."
+            "Whether the message is on the conversation's shown path, read back to the cat: of "
+            "the replies to one user message (a regenerated reply keeps the earlier ones as "
+            "alternatives) one is kept, and of the versions of an edited message one, with the "
+            "turns that followed it (the others' turns are kept too, hidden)."
         )
     )
     client_id = serializers.UUIDField(
@@ -223,6 +237,12 @@ class MessageSerializer(serializers.Serializer):
     )
     reply_to = serializers.IntegerField(
         source="reply_to_id", allow_null=True, help_text="The user message a reply answers."
+    )
+    edit_of = serializers.IntegerField(
+        source="edit_of_id",
+        required=False,
+        allow_null=True,
+        help_text="An edited user message: its first version (user messages only).",
     )
     model = serializers.CharField(required=False, allow_blank=True)
     usage = serializers.DictField(
@@ -247,9 +267,8 @@ class MessageSerializer(serializers.Serializer):
 
     def to_representation(self, instance: Message) -> dict[str, Any]:
         data: dict[str, Any] = super().to_representation(instance)
-        if instance.role != Message.Role.CAT:
-            for field in CAT_ONLY_FIELDS:
-                del data[field]
+        for field in USER_ONLY_FIELDS if instance.role == Message.Role.CAT else CAT_ONLY_FIELDS:
+            del data[field]
         return data
 
 

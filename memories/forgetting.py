@@ -24,7 +24,7 @@ from catchat import embeddings
 from memories import heuristics
 from memories.models import Episode, ExtractionJob, Memory, MemoryHistory, MemoryProfile
 from memories.recall import EPISODE, FACT, recall, search_terms
-from memories.services import memory_reject
+from memories.services import memory_reject, memory_withdraw
 
 # Candidates looked at per kind for a named request.
 CANDIDATES = 20
@@ -120,18 +120,47 @@ def _forget_message(
 ) -> Forgetting:
     if previous_id is None:
         return Forgetting(what)
-    # Learning from it, if it has yet to run, must not bring it back. First: a batch saving its
-    # facts holds the job's row until it commits, so this waits for it, and the facts read
-    # next include what it saved (read before, they were kept).
-    ExtractionJob.objects.filter(message_id=previous_id).exclude(
-        status=ExtractionJob.Status.DONE
-    ).update(status=ExtractionJob.Status.DONE, error="forgotten before it was learned")
+    _stop_learning(previous_id, "forgotten before it was learned")
     fact_ids = list(
         profile.memories.filter(
             source_message_id=previous_id, status=Memory.Status.ACTIVE
         ).values_list("pk", flat=True)
     )
     return _forget(profile, what, fact_ids, [previous_id], message_id, actor_user)
+
+
+def _stop_learning(message_id: int, why: str) -> None:
+    """Learning from the message, if it has yet to run, must not bring it back. A batch saving
+    its facts holds the job's row until it commits, so this waits for it, and the facts read
+    next include what it saved (read before, they were kept)."""
+    ExtractionJob.objects.filter(message_id=message_id).exclude(
+        status=ExtractionJob.Status.DONE
+    ).update(status=ExtractionJob.Status.DONE, error=why)
+
+
+def message_withdraw(
+    *, profile: MemoryProfile, message_id: int, actor_user: User | None, why: str
+) -> int:
+    """The human took message `message_id` back (`why`: "edited", or "switched" to another
+    version of it; `cats.services.versions`): what it said is no longer true to the cat. The
+    facts learned from it are superseded (by nothing: their history says why), its episode
+    goes, and learning from it, if it has yet to run, will not. Returns how many facts went."""
+    _stop_learning(message_id, f"{why} before it was learned")
+    with transaction.atomic():
+        facts = list(
+            profile.memories.filter(source_message_id=message_id, status=Memory.Status.ACTIVE)
+            .select_related("profile")
+            .order_by("pk")
+        )
+        for memory in facts:
+            memory_withdraw(
+                memory=memory,
+                actor=MemoryHistory.Actor.USER,
+                actor_user=actor_user,
+                note=f"its message was {why} (message {message_id})",
+            )
+        Episode.objects.filter(profile=profile, message_id=message_id).delete()
+    return len(facts)
 
 
 def _forget(

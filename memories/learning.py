@@ -81,6 +81,21 @@ def job_enqueue(*, profile: MemoryProfile, message_id: int) -> None:
         )
 
 
+def job_requeue(*, profile: MemoryProfile, message_id: int) -> None:
+    """Learn from a message again, as from a new one (a version of it is shown again:
+    `cats.services.versions`): its episode, then its facts, reconciled with what is known now.
+    Its job is queued afresh (or made, when it had none: memory was off)."""
+    ExtractionJob.objects.filter(message_id=message_id).update(
+        status=PENDING,
+        attempts=0,
+        claimed_at=None,
+        finished_at=None,
+        error="",
+        created_at=timezone.now(),
+    )
+    job_enqueue(profile=profile, message_id=message_id)
+
+
 def jobs_enqueue(*, profile: MemoryProfile, message_ids: list[int]) -> None:
     """`job_enqueue` for many messages (an import), in batches."""
     if profile.enabled and message_ids:

@@ -263,6 +263,28 @@ def memory_reject(
     return memory
 
 
+def memory_withdraw(
+    *, memory: Memory, actor: Actor, actor_user: User | None = None, note: str = ""
+) -> Memory:
+    """The message a fact came from was taken back (edited): the fact is superseded, by
+    nothing, no longer recalled as true; its history says why."""
+    if memory.status != Memory.Status.ACTIVE:
+        return memory
+    with transaction.atomic():
+        memory.status = Memory.Status.SUPERSEDED
+        memory.save(update_fields=["status", "updated_at"])
+        _record(
+            memory,
+            MemoryHistory.Operation.SUPERSEDE,
+            actor=actor,
+            actor_user=actor_user,
+            old_text=memory.text,
+            note=note,
+        )
+        _push(memory.profile, "updated", memory)
+    return memory
+
+
 def memory_restore(*, memory: Memory, actor: Actor, actor_user: User | None = None) -> Memory:
     if memory.status == Memory.Status.ACTIVE:
         return memory

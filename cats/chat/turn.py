@@ -57,6 +57,7 @@ async def take_turn(
     conversation_id: int | None,
     received_at: float | None = None,
     retry_failed: bool = False,
+    edit_of: int | None = None,
 ) -> Turn:
     """Count, save and answer the user's `text` (cleaned already: `services.clean_text`).
 
@@ -65,6 +66,7 @@ async def take_turn(
     (`message_accept`). A resend (same `client_id`) starts nothing, unless `retry_failed` and
     its newest reply ended without an answer (`error`, `interrupted`): then it is answered
     again. Every tab hears `chat.accepted` (pushed on commit), then the reply's frames.
+    `edit_of`: the user message this one edits (`services.message_accept`).
     """
     received_at = received_at or time.monotonic()
     # The recall vector is computed while the message is counted and saved.
@@ -84,6 +86,7 @@ async def take_turn(
             client_id=client_id,
             conversation_id=conversation_id,
             busy=is_busy(conversation_id),  # this process's fast answer; else the database's
+            edit_of=edit_of,
         )
         existing = None
         if not accepted.needs_reply:
@@ -148,6 +151,7 @@ async def follow_turn(
     client_id: uuid.UUID,
     conversation_id: int | None,
     keepalive: float = 15.0,
+    edit_of: int | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """`take_turn`, and the turn's frames for a client that is not a tab (REST, Server-Sent
     Events): `chat.accepted`, then the reply's `chat.started`, `chat.delta`s, any `error`, and
@@ -176,6 +180,7 @@ async def follow_turn(
             client_id=client_id,
             conversation_id=conversation_id,
             retry_failed=True,
+            edit_of=edit_of,
         )
         await sync_to_async(_release_connection)()
         user_message = turn.accepted.message

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, OuterRef, QuerySet, Value, When
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from catchat import embeddings
@@ -24,7 +24,9 @@ from catchat.realtime import group_name, push_on_commit
 from cats import frames, prompts
 from cats.models import Cat, Conversation, Message
 from cats.selectors import find_cat_message, recent_messages
+from cats.services import versions
 from cats.services.cats import AlreadyReplying, cat_chatted, memory_profile
+from cats.services.errors import BUSY, ChatInputError
 from memories.forgetting import embed_request, forget_asked, forget_request
 from memories.learning import job_enqueue, job_keep_query
 from memories.recall import EPISODE, FACT, Recalled, recall
@@ -32,15 +34,6 @@ from memories.recall import EPISODE, FACT, Recalled, recall
 TITLE_CHARS = 60
 # Replies the model gets to see again: what the cat actually said (a stopped reply counts).
 _CONTEXT_STATUSES = (Message.Status.COMPLETE, Message.Status.STOPPED)
-
-
-class ChatInputError(Exception):
-    """Input the user can fix; `code` is the WebSocket error code."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -85,6 +78,7 @@ def message_accept(
     client_id: uuid.UUID,
     conversation_id: int | None,
     busy: bool = False,
+    edit_of: object = None,
 ) -> Accepted:
     """Save the user's message before anything else happens; idempotent per `client_id`.
 
@@ -97,35 +91,58 @@ def message_accept(
     resend is never busy. Every tab of the (user, cat) gets `chat.accepted` once the message is
     committed (a resend's too: the sender waits for it).
 
+    `edit_of`: the id of a user message shown in the conversation, which this one edits: the new
+    text is a new version of it (`cats.services.versions`), which hides it and the turns after
+    it; the tabs hear `chat.accepted` with `replaces`. Raises ChatInputError as
+    `versions.edit_target` does (`conflict` for a version no longer shown, unless this is a
+    resend of the edit).
+
     Three statements for a new message (conversation, message, extraction job): a resend is
     rare, so the message is inserted first and the unique client_id tells it apart.
     """
     try:
         if busy:
             raise _Busy
+        target = None
+        if edit_of is not None:
+            target = versions.edit_target(
+                cat=cat, message_id=edit_of, conversation_id=conversation_id
+            )
+            conversation_id = target.conversation_id
         with transaction.atomic():
             if conversation_id is None:
                 conversation = Conversation.objects.create(cat=cat, title=_title(text))
             else:
                 conversation = _touch_conversation(cat, conversation_id)
+            if target is not None:  # under the conversation's row lock
+                versions.edit_apply(cat=cat, target=target)
+                # A title made from the edited text (the first message's) follows the edit.
+                Conversation.objects.filter(pk=conversation.pk, title=_title(target.text)).update(
+                    title=_title(text)
+                )
             message = Message.objects.create(
                 conversation=conversation,
                 role=Message.Role.USER,
                 text=text,
                 status=Message.Status.COMPLETE,
                 client_id=client_id,
+                edit_of_id=(target.edit_of_id or target.pk) if target is not None else None,
             )
             # Queued with the message itself: a crash before the cat learns from it loses
             # nothing (memories.learning picks pending jobs up later).
             job_enqueue(profile=memory_profile(cat), message_id=message.pk)
-            _push_accepted(cat, message)
+            _push_accepted(cat, message, replaces=target.pk if target is not None else None)
+    except ChatInputError as exc:
+        # An edit's resend finds its version hidden already, by itself: the same message.
+        existing = _by_client_id(client_id) if exc.code == "conflict" else None
+        if existing is None:
+            raise
+        return _resend(existing, cat)
     except _Busy:
         existing = _by_client_id(client_id)
         if existing is not None:
             return _resend(existing, cat)
-        raise ChatInputError(
-            "busy", "The cat is still answering in this conversation: wait or stop it first."
-        ) from None
+        raise ChatInputError("busy", BUSY) from None
     except IntegrityError:
         # This client_id was saved already: a resend, or two tabs racing with it.
         existing = _by_client_id(client_id)
@@ -139,12 +156,14 @@ class _Busy(Exception):
     """The conversation has a reply in flight (rolls the touch of the conversation back)."""
 
 
-def _push_accepted(cat: Cat, message: Message) -> None:
+def _push_accepted(cat: Cat, message: Message, *, replaces: int | None = None) -> None:
     accepted: frames.Accepted = {
         "type": "chat.accepted",
         "client_id": str(message.client_id),
         "message": frames.message_payload(message),
     }
+    if replaces is not None:
+        accepted["replaces"] = replaces
     push_on_commit(group_name(cat.owner_id, cat.pk), accepted)
 
 
@@ -219,7 +238,10 @@ def regenerate_target(*, cat: Cat, conversation_id: object) -> Message:
         raise ChatInputError("bad_frame", "`conversation` must be a conversation id.")
     message = (
         Message.objects.filter(
-            conversation_id=conversation_id, conversation__cat=cat, role=Message.Role.USER
+            conversation_id=conversation_id,
+            conversation__cat=cat,
+            role=Message.Role.USER,
+            kept=True,  # of an edited turn, the version shown
         )
         .select_related("conversation")
         .annotate(replying=Exists(_streaming(conversation_id=OuterRef("conversation_id"))))
@@ -229,9 +251,7 @@ def regenerate_target(*, cat: Cat, conversation_id: object) -> Message:
     if message is None:
         raise ChatInputError("not_found", "No such conversation, or nothing to answer in it.")
     if message.replying:
-        raise ChatInputError(
-            "busy", "The cat is still answering in this conversation: wait or stop it first."
-        )
+        raise ChatInputError("busy", BUSY)
     return message
 
 
@@ -307,9 +327,7 @@ def reply_begin(
                 cat=cat, user_turns=user_turns, conversation_id=user_message.conversation_id
             )
         except AlreadyReplying:
-            raise ChatInputError(
-                "busy", "The cat is still answering in this conversation: wait or stop it first."
-            ) from None
+            raise ChatInputError("busy", BUSY) from None
         profile = memory_profile(cat)  # as fresh as the cat's row, just read
         forgetting = (
             forget_asked(
@@ -395,41 +413,86 @@ def reply_keep(
     *, cat: Cat, message_id: object, busy: Callable[[int], bool] | None = None
 ) -> Message:
     """Make the cat reply `message_id` the kept one of its alternatives (the replies to the same
-    user message): what the page shows and what the model is shown in the turns after.
+    user message), or show `message_id`, a version of an edited user message, with the turns
+    that followed it (`versions`): what the page shows and what the model is shown in the turns
+    after.
 
     `cat` is authorized; a message that is not in its conversations is `not_found`. Raises
-    ChatInputError: `bad_frame` for an id that is not a cat reply, `busy` while a reply streams
-    in that conversation (`busy(conversation_id)` says so for this process, a live lease in
-    the database for any). Pushes `chat.kept` to the (user, cat) tabs once committed. Three
-    queries: find, check, update.
+    ChatInputError: `bad_frame` for an id that is not a cat reply nor a version of an edited
+    message, `busy` while a reply streams in that conversation (`busy(conversation_id)` says so
+    for this process, a live lease in the database for any), `conflict` for a version in a
+    branch that is not shown. Pushes `chat.kept` (a reply) or `chat.branched` (a version) to
+    the (user, cat) tabs once committed. Three queries for a reply: find, check, update.
     """
     if not isinstance(message_id, int) or isinstance(message_id, bool) or message_id <= 0:
         raise ChatInputError("bad_frame", "`message_id` must be a message id.")
     message = find_cat_message(cat, message_id)
     if message is None:
         raise ChatInputError("not_found", "No such message.")
-    if message.role != Message.Role.CAT or message.reply_to_id is None:
+    if message.role == Message.Role.CAT and message.reply_to_id is None:
         raise ChatInputError("bad_frame", "Only a reply of the cat can be kept.")
     streaming = _streaming(conversation_id=message.conversation_id)
     if (busy is not None and busy(message.conversation_id)) or streaming.exists():
-        raise ChatInputError(
-            "busy", "The cat is still answering in this conversation: wait or stop it first."
-        )
+        raise ChatInputError("busy", BUSY)
+    if message.role == Message.Role.USER:
+        return _version_show(cat, message)
+    reply_to = message.reply_to_id
+    assert reply_to is not None  # noqa: S101 - a cat message without one was refused above
     with transaction.atomic():
-        # One UPDATE: exactly one alternative is kept, whatever was kept before.
-        Message.objects.filter(reply_to_id=message.reply_to_id, role=Message.Role.CAT).update(
-            kept=Case(When(pk=message.pk, then=Value(True)), default=Value(False))
-        )
+        # One UPDATE: exactly one alternative is kept, whatever was kept before; none when the
+        # turn is in a branch that is not shown (an earlier message was edited).
+        changed = Message.objects.filter(
+            reply_to_id=reply_to, role=Message.Role.CAT, reply_to__kept=True
+        ).update(kept=Case(When(pk=message.pk, then=Value(True)), default=Value(False)))
+        if not changed:
+            raise ChatInputError(
+                "conflict", "That reply is in a branch that is not shown: show that first."
+            )
         message.kept = True
         kept: frames.Kept = {
             "type": "chat.kept",
             "conversation": message.conversation_id,
-            "reply_to": message.reply_to_id,
+            "reply_to": reply_to,
             "message_id": message.pk,
             "message": frames.message_payload(message),
         }
         push_on_commit(group_name(cat.owner_id, cat.pk), kept)
     return message
+
+
+def _version_show(cat: Cat, message: Message) -> Message:
+    """`reply_keep` of a user message: show this version of it (the one shown already: nothing
+    changes, and the tabs are told all the same)."""
+    root = message.edit_of_id or message.pk
+    with transaction.atomic():
+        # The turn's versions, locked: two switches, or a switch and an edit (which locks the
+        # conversation's row, then hides its version), are done one after the other.
+        turn = list(
+            Message.objects.filter(
+                Q(pk=root) | Q(edit_of_id=root), conversation_id=message.conversation_id
+            )
+            .select_for_update()
+            .order_by("created_at", "pk")
+        )
+        if len(turn) < 2:
+            raise ChatInputError("bad_frame", "That message has no other version to show.")
+        chosen = next(v for v in turn if v.pk == message.pk)
+        shown = next((v for v in turn if v.kept), None)
+        if shown is None:
+            raise ChatInputError(
+                "conflict", "That version is in a branch that is not shown: show that first."
+            )
+        if shown.pk != chosen.pk:
+            versions.switch(cat=cat, shown=shown, chosen=chosen)
+        chosen.kept = True
+        branched: frames.Branched = {
+            "type": "chat.branched",
+            "conversation": chosen.conversation_id,
+            "message_id": chosen.pk,
+            "message": frames.message_payload(chosen),
+        }
+        push_on_commit(group_name(cat.owner_id, cat.pk), branched)
+    return chosen
 
 
 def reply_save_partial(*, reply_id: int, text: str, seq: int) -> None:

@@ -40,6 +40,22 @@ def test_staff_can_browse_every_cats_model(staff_client: Client, model: str) -> 
     assert staff_client.get(f"/admin/cats/{model}/{objects[model].pk}/change/").status_code == 200
 
 
+def test_a_message_page_names_other_messages_by_id_not_in_a_menu_of_all_of_them(
+    staff_client: Client, django_assert_max_num_queries: DjangoAssertNumQueries
+) -> None:
+    first = MessageFactory.create(text="v1", kept=False)
+    MessageFactory.create_batch(30, conversation=first.conversation)
+    edited = MessageFactory.create(conversation=first.conversation, text="v2", edit_of=first)
+
+    with django_assert_max_num_queries(12):
+        page = staff_client.get(f"/admin/cats/message/{edited.pk}/change/")
+
+    html = page.content.decode()
+    for field in ("reply_to", "edit_of", "branch_of"):
+        assert f'name="{field}"' in html and f'<select name="{field}"' not in html
+    assert f'value="{first.pk}"' in html
+
+
 def test_the_conversation_page_shows_its_messages(staff_client: Client) -> None:
     conversation = ConversationFactory.create()
     MessageFactory.create(conversation=conversation, text="remember the tuna")

@@ -276,12 +276,13 @@ def test_rest_keep_of_someone_elses_reply_is_404_and_changes_nothing(
     assert list(Message.objects.filter(reply_to=bobs_turn).values_list("pk", "kept")) == before
 
 
-def test_rest_keep_of_a_user_message_is_400_and_needs_credentials(
+def test_rest_keep_of_a_user_message_never_edited_is_400_and_needs_credentials(
     alice_api: APIClient, alices_turn: Message
 ) -> None:
+    # (a user message with versions is shown by it: test_versions.py)
     response = alice_api.post(keep_url(alices_turn.pk))
     assert response.status_code == 400
-    assert response.json()["detail"] == "Only a reply of the cat can be kept."
+    assert response.json()["detail"] == "That message has no other version to show."
 
     assert APIClient().post(keep_url(alices_turn.pk)).status_code == 401
 

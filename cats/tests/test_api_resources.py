@@ -47,7 +47,7 @@ STATE_FIELDS = {
     "updated_at",
 }
 CONVERSATION_FIELDS = {"id", "cat", "title", "created_at", "updated_at"}
-USER_MESSAGE_FIELDS = {
+COMMON_MESSAGE_FIELDS = {
     "id",
     "conversation",
     "role",
@@ -58,7 +58,8 @@ USER_MESSAGE_FIELDS = {
     "reply_to",
     "kept",
 }
-CAT_MESSAGE_FIELDS = USER_MESSAGE_FIELDS | {
+USER_MESSAGE_FIELDS = COMMON_MESSAGE_FIELDS | {"edit_of"}
+CAT_MESSAGE_FIELDS = COMMON_MESSAGE_FIELDS | {
     "model",
     "usage",
     "mood",
@@ -664,7 +665,7 @@ def test_the_message_serializer_is_the_websocket_payload(chat: Conversation) -> 
     assert failed.reply_to is not None
     assert set(MessageSerializer(failed.reply_to).data) == USER_MESSAGE_FIELDS
     assert set(MessageSerializer(reply).data) == CAT_MESSAGE_FIELDS
-    assert set(MessageSerializer().fields) == CAT_MESSAGE_FIELDS
+    assert set(MessageSerializer().fields) == CAT_MESSAGE_FIELDS | USER_MESSAGE_FIELDS
 
 
 def test_messages_come_oldest_first_exactly_as_the_websocket_sends_them(
@@ -1008,10 +1009,10 @@ def test_every_resource_is_documented_for_openapi() -> None:
         component = schema["components"]["schemas"][ok["$ref"].rsplit("/", 1)[1]]
         assert set(component["properties"]) == {"results", "next", "previous"}
     message = schema["components"]["schemas"]["Message"]
-    assert set(message["properties"]) == CAT_MESSAGE_FIELDS
-    assert set(message["required"]) == USER_MESSAGE_FIELDS
+    assert set(message["properties"]) == CAT_MESSAGE_FIELDS | USER_MESSAGE_FIELDS
+    assert set(message["required"]) == COMMON_MESSAGE_FIELDS
     query = {p["name"] for p in paths[lists[1][0]]["get"]["parameters"] if p["in"] == "query"}
-    assert query == {"cursor", "page_size"}
+    assert query == {"cursor", "page_size", "kept"}
 
 
 def test_a_next_link_is_an_absolute_url_with_only_a_cursor_added(
