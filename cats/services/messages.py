@@ -288,7 +288,9 @@ def reply_begin(
     Raises ChatInputError(`busy`), creating and changing nothing (the user's message stays),
     when another reply of the conversation is being written (streaming, live lease): a second
     process accepted a message into it between this one's accept and this call. The cat's
-    row lock orders the two, and the same query that takes it asks.
+    row lock orders the two, and the same query that takes it asks. Raises
+    ChatInputError(`conflict`) the same way when `user_message` is no longer shown (another
+    version of it was shown after it was saved).
     """
     conversation = user_message.conversation
     # Only kept replies: of a regenerated turn the model sees the alternative the human kept.
@@ -305,6 +307,10 @@ def reply_begin(
     answered = any(m.reply_to_id == user_message.pk for m in recent)
     reaches_back = any(m.pk == user_message.pk for m in recent)
     unkeep_earlier = answered or not reaches_back
+    if not reaches_back and not Message.objects.filter(pk=user_message.pk, kept=True).exists():
+        # Another version of it was shown between its saving and now (`versions`): answering
+        # it would put a reply on the shown path after a message that is not.
+        raise ChatInputError("conflict", versions.NOT_SHOWN)
     turns = prompts.history_turns(history, token_budget=settings.CHAT_HISTORY_TOKENS)
     user_turns = sum(1 for item in history if item.role == Message.Role.USER)
     # What the prompt shows anyway is not recalled again; the message before is what a bare
@@ -465,8 +471,9 @@ def _version_show(cat: Cat, message: Message) -> Message:
     changes, and the tabs are told all the same)."""
     root = message.edit_of_id or message.pk
     with transaction.atomic():
-        # The turn's versions, locked: two switches, or a switch and an edit (which locks the
-        # conversation's row, then hides its version), are done one after the other.
+        # The conversation's row, as a new message or an edit locks it (`_touch_conversation`):
+        # a message saved meanwhile is either hidden with the branch or written after it.
+        Conversation.objects.select_for_update().filter(pk=message.conversation_id).exists()
         turn = list(
             Message.objects.filter(
                 Q(pk=root) | Q(edit_of_id=root), conversation_id=message.conversation_id

@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from catchat.testing.fake_mistral import Reply
 from cats import chat, frames
 from cats.models import Cat, Conversation, Message
-from cats.services import ChatInputError, message_accept, reply_keep
+from cats.services import ChatInputError, message_accept, reply_begin, reply_keep
 from cats.services.versions import versions_of
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
 from cats.tests.test_alternatives import history_of
@@ -565,3 +565,32 @@ def test_a_title_the_human_chose_stays_when_the_first_message_is_edited(whiskers
         edit_of=asked.pk,
     )
     assert Conversation.objects.get(pk=asked.conversation_id).title == "Our talk"
+
+
+def test_a_message_switched_away_from_before_its_reply_began_gets_no_reply(
+    whiskers: Cat,
+) -> None:
+    # The tab sent "two"; before its reply began, another tab showed the first version of "one"
+    # (hiding "two" with the branch). The reply must not land on the shown path.
+    asked = message_accept(
+        cat=whiskers, text="one", client_id=uuid.uuid4(), conversation_id=None
+    ).message
+    message_accept(
+        cat=whiskers,
+        text="uno",
+        client_id=uuid.uuid4(),
+        conversation_id=asked.conversation_id,
+        edit_of=asked.pk,
+    )
+    two = message_accept(
+        cat=whiskers, text="two", client_id=uuid.uuid4(), conversation_id=asked.conversation_id
+    ).message
+    reply_keep(cat=whiskers, message_id=asked.pk)
+
+    with pytest.raises(ChatInputError) as refused:
+        reply_begin(cat=whiskers, user_message=two)
+
+    assert refused.value.code == "conflict"
+    assert not Message.objects.filter(reply_to=two).exists()
+    path = Message.objects.filter(conversation_id=asked.conversation_id, kept=True)
+    assert list(path.values_list("text", flat=True)) == ["one"]
