@@ -1690,13 +1690,52 @@
     if (copy) copyReply(copy);
   });
   // The phone's conversation drawer: ☰ opens it; its × button, Escape and a tap on the dimmed
-  // backdrop close it, and focus goes back to ☰.
+  // backdrop close it, and focus goes back to ☰. While it is open it is modal: everything around
+  // it is `inert` (out of reach of Tab, taps and a screen reader's reading cursor), and Tab and
+  // Shift+Tab wrap round inside it instead of leaving for the browser's own controls.
+  const sidebarPanel = $("conversation-panel");
   const sidebarBackdrop = $("sidebar-backdrop");
   const sidebarClose = $("sidebar-close");
+  const phoneLayout = window.matchMedia("(max-width: 47.99rem)");
+  const TABBABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+  let madeInert = [];
+  // What surrounds the drawer, found by walking up from it, so markup added to the page later is
+  // covered too. Not the backdrop (it takes the closing tap) nor a <dialog> (the delete
+  // confirmation opens from inside the drawer; an inert dialog could not be used).
+  function aroundSidebar() {
+    const around = [];
+    for (let node = sidebarPanel; node && node.parentElement && node !== document.body; node = node.parentElement) {
+      for (const sibling of node.parentElement.children) {
+        if (sibling === node || sibling === sidebarBackdrop || sibling.inert) continue;
+        if (sibling.tagName === "DIALOG" || sibling.tagName === "SCRIPT") continue;
+        around.push(sibling);
+      }
+    }
+    return around;
+  }
+  function setAroundInert(inert) {
+    for (const node of madeInert) node.inert = false;
+    madeInert = inert && sidebarPanel ? aroundSidebar() : [];
+    for (const node of madeInert) node.inert = true;
+  }
+  // What Tab can reach in the drawer, in order. checkVisibility, not boxes alone: the inside of
+  // a closed <details> (a conversation's ⋯ menu) has boxes in Chromium, but Tab passes it by.
+  function sidebarTabbables() {
+    return Array.from(sidebarPanel.querySelectorAll(TABBABLE)).filter((node) => {
+      if (node.tabIndex < 0 || node.disabled) return false;
+      if (typeof node.checkVisibility === "function") return node.checkVisibility();
+      return node.getClientRects().length > 0 && !node.closest("details:not([open]) > :not(summary)");
+    });
+  }
+  function sidebarIsOpen() {
+    return el.chat.classList.contains("chat--sidebar-open");
+  }
   function setSidebarOpen(open, { returnFocus = true } = {}) {
     el.chat.classList.toggle("chat--sidebar-open", open);
     el.sidebarToggle.setAttribute("aria-expanded", String(open));
     if (sidebarBackdrop) sidebarBackdrop.hidden = !open;
+    // Before focusing ☰ on closing: it is in the chat column, which is inert while open.
+    setAroundInert(open);
     if (open) {
       const target = document.querySelector("#conversation-panel [aria-current='page']") || sidebarClose;
       if (target) target.focus();
@@ -1704,17 +1743,39 @@
       el.sidebarToggle.focus();
     }
   }
-  if (el.sidebarToggle) {
+  if (el.sidebarToggle && sidebarPanel) {
     el.sidebarToggle.addEventListener("click", () => {
-      setSidebarOpen(!el.chat.classList.contains("chat--sidebar-open"));
+      setSidebarOpen(!sidebarIsOpen());
     });
     if (sidebarClose) sidebarClose.addEventListener("click", () => setSidebarOpen(false));
     if (sidebarBackdrop) sidebarBackdrop.addEventListener("click", () => setSidebarOpen(false));
     document.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && el.chat.classList.contains("chat--sidebar-open")) {
+      if (!sidebarIsOpen()) return;
+      if (event.key === "Escape") {
         event.preventDefault();
         setSidebarOpen(false);
+        return;
       }
+      // The delete confirmation (a modal <dialog>) keeps its own Tab order.
+      if (event.key !== "Tab" || event.target.closest?.("dialog")) return;
+      const tabbables = sidebarTabbables();
+      if (!tabbables.length) return;
+      const first = tabbables[0];
+      const last = tabbables[tabbables.length - 1];
+      const active = document.activeElement;
+      // Focus outside the drawer (on the page itself after a removed item, say) comes back in.
+      const inside = sidebarPanel.contains(active);
+      if (event.shiftKey && (active === first || !inside)) {
+        event.preventDefault();
+        last.focus();
+      } else if (!event.shiftKey && (active === last || !inside)) {
+        event.preventDefault();
+        first.focus();
+      }
+    });
+    // Turned or widened past the phone layout: the sidebar is part of the page again, not a drawer.
+    phoneLayout.addEventListener("change", () => {
+      if (!phoneLayout.matches && sidebarIsOpen()) setSidebarOpen(false, { returnFocus: false });
     });
   }
   // The offline notice can be dismissed; that is remembered for this cat for the session.
