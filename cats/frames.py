@@ -51,6 +51,8 @@ class ChatKeep(TypedDict):
 
     type: Literal["chat.keep"]
     message_id: NotRequired[MessageId | None]
+    # The client's id for this request: an `error` answering it carries it back.
+    client_id: NotRequired[Annotated[str, "a UUID string"]]
 
 
 class CatAction(TypedDict):

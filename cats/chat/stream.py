@@ -242,9 +242,16 @@ async def _run(
         logger.exception("Reply in conversation %s failed", job.conversation_id)
         await _fail_unexpectedly(job)
     finally:
-        _jobs.pop(job.conversation_id, None)
+        _release(job)
         # Learning from the message waits until the reply is out: it never slows the stream.
         learning.kick()
+
+
+def _release(job: ReplyJob) -> None:
+    """The conversation is no longer busy with `job` in this process (and not with a job
+    started after it)."""
+    if _jobs.get(job.conversation_id) is job:
+        del _jobs[job.conversation_id]
 
 
 async def _generate(
@@ -334,6 +341,9 @@ async def _stream(
         if job.first_token_at
         else None,
     )
+    # Saved as finished: the conversation is free before the tabs hear so, or a switch or an
+    # edit sent the moment `chat.done` arrives would be told `busy`.
+    _release(job)
     detail = friendly_error(failure.code) if failure else ""
     if failure is not None:
         extra: dict[str, Any] = {"conversation": job.conversation_id, "message_id": reply.pk}

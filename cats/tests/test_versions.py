@@ -594,3 +594,15 @@ def test_a_message_switched_away_from_before_its_reply_began_gets_no_reply(
     assert not Message.objects.filter(reply_to=two).exists()
     path = Message.objects.filter(conversation_id=asked.conversation_id, kept=True)
     assert list(path.values_list("text", flat=True)) == ["one"]
+
+
+async def test_the_conversation_is_free_when_chat_done_arrives(alice: Any, whiskers: Cat) -> None:
+    # A tab that switches or edits the moment a reply ends must not be told `busy`.
+    tab = await open_chat(alice, whiskers)
+    for text in ("one", "two", "three"):
+        asked, _ = await say(tab, text)
+        assert not chat.is_busy(asked["conversation"])
+        await tab.send_json_to(edit_frame(asked["id"], text.upper()))
+        heard = await receive_until(tab, "chat.done")
+        assert [f["type"] for f in heard if f["type"] == "error"] == []
+    await tab.disconnect()
