@@ -44,6 +44,7 @@ from cats.services import (
     conversation_delete,
     conversation_rename,
 )
+from cats.services.versions import versions_of
 from memories.selectors import episode_snippets, memory_texts
 
 SIDEBAR_CONVERSATIONS = 50
@@ -212,6 +213,8 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
         recent_messages(conversation, HISTORY_MESSAGES, kept_only=True) if conversation else []
     )
     alternatives = reply_alternatives(conversation, history) if conversation else {}
+    # Of an edited message of the human's, every version (one query), for its own switcher.
+    versions = versions_of(history)
     # The "remembered" receipts under each reply: the texts of the memories it was given.
     replies = [*history, *chain(*alternatives.values())]
     remembered = memory_texts(cat.pk, (pk for reply in replies for pk in reply.memories_used))
@@ -227,7 +230,9 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
             message,
             _receipts(message, remembered),
             _episode_receipts(message, episodes),
-            _switcher(
+            _version_switcher(message, versions.get(message.edit_of_id or message.pk, []))
+            if message.role == Message.Role.USER
+            else _switcher(
                 message, alternatives.get(message.reply_to_id or 0, []), remembered, episodes
             ),
         )
@@ -250,7 +255,8 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
             "conversation": conversation,
             "history": history,  # not "messages": that name belongs to django.contrib.messages
             # each message with its receipts [(memory id, text)], its episodes' receipts
-            # [EpisodeReceipt] and its switcher (or None)
+            # [EpisodeReceipt] and its switcher (or None): between the alternatives of a
+            # reply, or between the versions of an edited message of the human's
             "log": log,
             "llm_mode": mode,
             "state": state,
@@ -272,6 +278,8 @@ def chat_page(request: HttpRequest, cat_id: int) -> HttpResponse:
                 "conversationsApi": reverse("cats_api:conversation-list", args=[cat.pk]),
                 "conversationApi": reverse("cats_api:conversation-detail", args=[0]),
                 "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
+                # the log holds at most this many messages (chat.js `dropUnlisted`)
+                "historyMessages": HISTORY_MESSAGES,
                 "loginUrl": reverse("login"),
                 "state": state,
                 "moods": looks.MOOD_HINTS,
@@ -339,10 +347,33 @@ def _switcher(
         }
         for reply in alternatives
     ]
+    return _switch(ids.index(message.pk) + 1, data, versions=False)
+
+
+def _version_switcher(message: Message, versions: list[Message]) -> dict[str, Any] | None:
+    """The "‹ 2 / 3 ›" switcher of an edited message of the human's: where the shown version
+    stands among every version of it (oldest first), and each version's id and text as
+    static/js/chat.js reads them (JSON, escaped into an attribute)."""
+    ids = [version.pk for version in versions]
+    if len(ids) < 2 or message.pk not in ids:
+        return None
+    data = [
+        {"id": version.pk, "text": version.text, "created_at": version.created_at.isoformat()}
+        for version in versions
+    ]
+    return _switch(ids.index(message.pk) + 1, data, versions=True)
+
+
+def _switch(position: int, data: list[dict[str, Any]], *, versions: bool) -> dict[str, Any]:
+    """What templates/cats/_message.html draws of a switcher: between a reply's alternatives
+    (data-alternatives), or between the versions of an edited message (data-versions)."""
     return {
-        "position": ids.index(message.pk) + 1,
-        "count": len(ids),
+        "position": position,
+        "count": len(data),
         "data": json.dumps(data, ensure_ascii=False),
+        "attribute": "versions" if versions else "alternatives",
+        "label": "Versions of your message" if versions else "Replies to your message",
+        "unit": "version" if versions else "reply",
     }
 
 

@@ -263,8 +263,9 @@ def test_the_chat_page_shows_kept_replies_with_a_switcher_in_the_same_queries(
     _turns_with_alternatives(cat, turns)
 
     # session, user, cat, conversations, kept messages, all the replies to the messages shown,
+    # the versions of the human's messages shown (edits: cats.services.versions.versions_of),
     # the receipts' memories (of every alternative), the other cats
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = alice_client.get(reverse("cats:chat", args=[cat.pk]))
 
     shown = [m.text for m in response.context["history"]]
@@ -434,9 +435,10 @@ def test_episode_receipts_take_one_query_whatever_the_number_of_replies(
                 episodes_used=said[j:],
             )
 
-    # session, user, cat, conversations, kept messages, their alternatives, the receipts'
-    # memories, the receipts' episodes, the other cats (no query per reply or episode)
-    with django_assert_num_queries(9):
+    # session, user, cat, conversations, kept messages, their alternatives, the versions of
+    # the human's messages (edits), the receipts' memories, the receipts' episodes, the other
+    # cats (no query per reply or episode)
+    with django_assert_num_queries(10):
         response = alice_client.get(reverse("cats:chat", args=[cat.pk]))
 
     html = response.content.decode()

@@ -100,6 +100,9 @@
     // The replies to each user message, oldest first: user message id -> [message payload].
     // A regenerated turn has several; the page shows the kept one (chat.keep, chat.kept).
     alternatives: new Map(),
+    // The versions of each edited message of the human's, oldest first: first version's id ->
+    // [{id, text, created_at}]. One is shown, with its own switcher (chat.keep, chat.branched).
+    versions: new Map(),
     napUntil: 0, // Date.now() until which the cat naps (rate_limited): no sending till then
     napTimer: null,
   };
@@ -479,6 +482,7 @@
     if (msg.role === "cat" && (Array.isArray(msg.memories_used) || Array.isArray(msg.episodes_used))) {
       setReceipts(node, msg.memories_used || [], msg.episodes_used || []);
     }
+    if (msg.role === "user" && msg.edit_of) node.dataset.editOf = String(Number(msg.edit_of));
     if (msg.role === "cat" && msg.reply_to !== null && msg.reply_to !== undefined) {
       node.dataset.replyTo = String(Number(msg.reply_to));
       noteAlternative(msg);
@@ -600,11 +604,13 @@
     }
   }
 
-  function buildSwitcher() {
+  // Of a reply's alternatives, or (`versions`) of the versions of an edited message.
+  function buildSwitcher(versions = false) {
+    const what = versions ? "version" : "reply";
     const box = document.createElement("div");
-    box.className = "message__switcher";
+    box.className = versions ? "message__switcher message__switcher--versions" : "message__switcher";
     box.setAttribute("role", "group");
-    box.setAttribute("aria-label", "Replies to your message");
+    box.setAttribute("aria-label", versions ? "Versions of your message" : "Replies to your message");
     const button = (step, label, symbol) => {
       const b = document.createElement("button");
       b.type = "button";
@@ -616,23 +622,52 @@
     };
     const count = document.createElement("span");
     count.className = "message__switcher-count";
-    box.append(button(-1, "Previous reply", "‹"), count, button(1, "Next reply", "›"));
+    box.append(button(-1, `Previous ${what}`, "‹"), count, button(1, `Next ${what}`, "›"));
     return box;
   }
 
   function flip(button) {
     const node = button.closest(".message");
+    if (node.dataset.role === "user") {
+      flipVersion(node, button);
+      return;
+    }
     const list = state.alternatives.get(Number(node.dataset.replyTo)) || [];
     const index = list.findIndex((alt) => alt.id === Number(node.dataset.messageId));
     const target = index === -1 ? null : list[index + Number(button.dataset.step)];
     if (!target) return;
-    if (!send({ type: "chat.keep", message_id: target.id })) {
+    if (!keep(target.id)) {
       showNotice("Not connected right now: try again once the connection is back.");
     }
   }
 
+  // chat.keep asked here and not answered yet: its client_id -> the message id. The server
+  // echoes a frame's client_id in its error, so a refusal (busy, conflict) is known for ours.
+  const keeps = new Map();
+
+  function keep(messageId) {
+    const clientId = newClientId();
+    if (!send({ type: "chat.keep", message_id: Number(messageId), client_id: clientId })) return false;
+    keeps.set(clientId, Number(messageId));
+    return true;
+  }
+
+  function keepAnswered(messageId) {
+    for (const [clientId, asked] of keeps) if (sameId(asked, messageId)) keeps.delete(clientId);
+  }
+
+  // An error about a chat.keep of ours: said, and true; false when it is not about one.
+  function keepFailed(frame) {
+    if (!frame.client_id || !keeps.has(frame.client_id)) return false;
+    keeps.delete(frame.client_id);
+    showNotice(describeError(frame));
+    updateComposer();
+    return true;
+  }
+
   // chat.kept (from any tab): show the kept reply of that turn in place of the one shown.
   function onKept(frame) {
+    keepAnswered(frame.message_id);
     if (frame.message) noteAlternative(frame.message);
     if (!sameId(frame.conversation, state.conversation)) return;
     const replyTo = Number(frame.reply_to);
@@ -643,9 +678,392 @@
     updateComposer();
   }
 
+  // --- editing a sent message: the versions of the human's messages ----------------------------
+  // An edit is a new message, a version of the first one (cats/services/versions.py): the
+  // server hides the edited version and every turn after it, and tells every tab (chat.accepted
+  // with `replaces`), which shows the new version in their place; its reply streams as usual.
+  // One version of each message is shown, with a "‹ 2 / 3 ›" switcher. Flipping asks the server
+  // (chat.keep); the whole rest of the conversation changes with it, so every tab on it reads
+  // the log again (chat.branched, `reloadLog`).
+
+  // A message whose edit is on its way -> the text it showed (it shows the new one meanwhile).
+  const editedTexts = new WeakMap();
+
+  function rootOf(node) {
+    return Number(node.dataset.editOf || node.dataset.messageId);
+  }
+
+  function shownText(node) {
+    if (editedTexts.has(node)) return editedTexts.get(node);
+    const box = node.querySelector(".message__text");
+    return box ? box.textContent : "";
+  }
+
+  // What a server-rendered message of the human's knows of its versions (data-versions).
+  function learnVersions(node) {
+    if (node.dataset.role !== "user" || !node.dataset.versions) return;
+    let list = [];
+    try {
+      list = JSON.parse(node.dataset.versions);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(list) || list.length < 2) return;
+    state.versions.set(
+      Number(list[0].id),
+      list.map((v) => ({ id: Number(v.id), text: String(v.text), created_at: v.created_at || null })),
+    );
+  }
+
+  // A new version `msg` of the message `replaced` (its node, if on screen): the last of its
+  // versions. False when this page cannot know the versions before it.
+  function noteVersion(msg, replacedId, replaced) {
+    const root = Number(msg.edit_of);
+    const list = (state.versions.get(root) || []).slice();
+    const add = (version) => {
+      if (!list.some((v) => v.id === version.id)) list.push(version);
+    };
+    if (replaced) {
+      const time = replaced.querySelector(".message__meta time");
+      add({ id: replacedId, text: shownText(replaced), created_at: time ? time.getAttribute("datetime") : null });
+    }
+    add({ id: Number(msg.id), text: String(msg.text), created_at: msg.created_at || null });
+    state.versions.set(root, list);
+    return list.some((v) => v.id === root);
+  }
+
+  function refreshVersionSwitchers() {
+    for (const node of el.log.querySelectorAll('.message[data-role="user"][data-message-id]')) {
+      const list = state.versions.get(rootOf(node)) || [];
+      const position = list.findIndex((v) => v.id === Number(node.dataset.messageId)) + 1;
+      let box = node.querySelector(".message__switcher");
+      if (list.length < 2 || position === 0 || node.dataset.status === "sending") {
+        if (box) box.remove();
+        continue;
+      }
+      if (!box) {
+        box = buildSwitcher(true);
+        node.querySelector(".message__actions").prepend(box);
+      }
+      box.querySelector(".message__switcher-count").textContent = `${position} / ${list.length}`;
+      const [previous, next] = box.querySelectorAll(".message__switch");
+      previous.disabled = position === 1 || turnBusy();
+      next.disabled = position === list.length || turnBusy();
+    }
+  }
+
+  function flipVersion(node, button) {
+    const list = state.versions.get(rootOf(node)) || [];
+    const index = list.findIndex((v) => v.id === Number(node.dataset.messageId));
+    const target = index === -1 ? null : list[index + Number(button.dataset.step)];
+    if (!target) return;
+    if (!keep(target.id)) {
+      showNotice("Not connected right now: try again once the connection is back.");
+    }
+  }
+
+  // chat.branched (from any tab): another version is shown, with the turns that followed it.
+  function onBranched(frame) {
+    keepAnswered(frame.message_id);
+    if (sameId(frame.conversation, state.conversation)) reloadLog();
+  }
+
+  // The "Edit" button of each saved message of the human's; none on one being sent, edited or
+  // that failed, disabled while the cat answers (the server would refuse: busy).
+  function refreshEditing() {
+    for (const node of el.log.querySelectorAll('.message[data-role="user"]')) {
+      const actions = node.querySelector(".message__actions");
+      let button = actions.querySelector(".message__edit");
+      const editable = Boolean(node.dataset.messageId) && state.conversation !== null && !state.terminal &&
+        !["sending", "failed"].includes(node.dataset.status);
+      if (!editable) {
+        if (button) button.remove();
+        continue;
+      }
+      if (!button) {
+        button = document.createElement("button");
+        button.type = "button";
+        button.className = "button button--small message__edit";
+        const label = document.createElement("span");
+        label.textContent = "Edit";
+        const rest = document.createElement("span");
+        rest.className = "visually-hidden";
+        rest.textContent = " message";
+        button.append(label, rest); // named "Edit message"; shows "Edit"
+        actions.append(button);
+      }
+      button.hidden = node.classList.contains("message--editing");
+      button.disabled = turnBusy();
+    }
+  }
+
+  // The inline editor, in place of the message's text: `draft` is what it starts with (the
+  // message's text, or an edit the server refused, to try again).
+  function openEditor(node, draft) {
+    for (const open of el.log.querySelectorAll(".message--editing")) {
+      if (open !== node) closeEditor(open);
+    }
+    const id = Number(node.dataset.messageId);
+    if (!id) return;
+    let form = node.querySelector(".message__editor");
+    if (!form) {
+      form = buildEditor(node, id);
+      node.querySelector(".message__text").after(form);
+    }
+    node.classList.add("message--editing");
+    node.querySelector(".message__text").hidden = true;
+    const area = form.querySelector("textarea");
+    area.value = draft ?? shownText(node);
+    checkEditor(node);
+    refreshEditing();
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+  }
+
+  function buildEditor(node, id) {
+    const form = document.createElement("form");
+    form.className = "message__editor";
+    form.noValidate = true;
+    const label = document.createElement("label");
+    label.className = "visually-hidden";
+    label.htmlFor = `edit-${id}`;
+    label.textContent = "Edit your message";
+    const area = document.createElement("textarea");
+    area.id = `edit-${id}`;
+    area.className = "message__editor-input";
+    area.rows = 2;
+    area.maxLength = config.maxChars;
+    area.setAttribute("aria-describedby", `edit-${id}-hint`);
+    const hint = document.createElement("p");
+    hint.className = "message__editor-hint";
+    hint.id = `edit-${id}-hint`;
+    hint.textContent = `Enter saves and sends it · Shift+Enter for a new line · Escape cancels. ${config.cat.name} answers it anew; what came after stays in the earlier version.`;
+    const row = document.createElement("div");
+    row.className = "message__editor-actions";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "button button--small message__editor-cancel";
+    cancel.textContent = "Cancel";
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.className = "button button--small button--primary message__editor-save";
+    save.textContent = "Save & send";
+    row.append(cancel, save);
+    form.append(label, area, hint, row);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      saveEdit(node);
+    });
+    cancel.addEventListener("click", () => cancelEdit(node));
+    area.addEventListener("input", () => checkEditor(node));
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        saveEdit(node);
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation(); // the editor's, not the drawer's
+        cancelEdit(node);
+      }
+    });
+    return form;
+  }
+
+  // Unchanged or empty text cannot be saved; the box grows with the text.
+  function checkEditor(node) {
+    const form = node.querySelector(".message__editor");
+    if (!form) return;
+    const area = form.querySelector("textarea");
+    const text = area.value.trim();
+    form.querySelector(".message__editor-save").disabled =
+      !text || text === shownText(node).trim() || text.length > config.maxChars;
+    area.style.height = "auto";
+    area.style.height = `${Math.min(area.scrollHeight, 240)}px`;
+  }
+
+  function closeEditor(node) {
+    const form = node.querySelector(".message__editor");
+    if (form) form.remove();
+    node.classList.remove("message--editing");
+    node.querySelector(".message__text").hidden = false;
+  }
+
+  function cancelEdit(node) {
+    closeEditor(node);
+    refreshEditing();
+    const button = node.querySelector(".message__edit");
+    if (button && !button.disabled) button.focus();
+    else el.input.focus();
+  }
+
+  function saveEdit(node) {
+    const form = node.querySelector(".message__editor");
+    if (!form || state.conversation === null || state.terminal) return;
+    const text = form.querySelector("textarea").value.trim();
+    const before = shownText(node);
+    if (!text || text === before.trim()) return;
+    if (text.length > config.maxChars) {
+      showNotice(`That message is ${text.length} characters; the limit is ${config.maxChars}.`);
+      return;
+    }
+    if (napping()) {
+      showNap();
+      return;
+    }
+    if (turnBusy()) {
+      showNotice(`${config.cat.name} is still answering: wait a moment, or press Stop.`);
+      return;
+    }
+    closeEditor(node);
+    // Shown as pending, with the new text, until chat.accepted (or put back as it was).
+    editedTexts.set(node, before);
+    node.dataset.status = "sending";
+    setText(node, text, "sending");
+    setNote(node, "sending…");
+    state.pending.push({
+      clientId: newClientId(),
+      text,
+      conversation: state.conversation,
+      node,
+      sent: false,
+      editOf: Number(node.dataset.messageId),
+    });
+    showNotice("");
+    updateComposer();
+    el.input.focus({ preventScroll: true });
+    flushPending();
+  }
+
+  // The server refused an edit (error frame): the message shows as it was, the edited text
+  // waits in its editor (or in the composer, when that message has left the screen meanwhile).
+  function editFailed(pending) {
+    const { node } = pending;
+    const before = editedTexts.get(node);
+    editedTexts.delete(node);
+    if (node.isConnected && before !== undefined) {
+      node.dataset.status = "complete";
+      setText(node, before, "complete");
+      setNote(node, "");
+      openEditor(node, pending.text);
+    } else if (!el.input.value.trim()) {
+      el.input.value = pending.text;
+      autosize();
+    }
+  }
+
+  // chat.accepted of an edit (from any tab): the replaced version and every message after it
+  // leave; the new version comes at the end, the last of its versions.
+  function acceptEdit(msg, replacesId, pending) {
+    if (pending) editedTexts.delete(pending.node);
+    if (sameId(msg.conversation, state.conversation) && !findMessage(msg.id)) {
+      const replaced = findMessage(replacesId);
+      const known = noteVersion(msg, replacesId, replaced);
+      if (replaced) keepScrolled(() => removeFrom(replaced));
+      if (replaced && known) showMessage(msg);
+      else reloadLog(); // this page did not show what it replaced: read the conversation again
+    } else if (sameId(msg.conversation, state.conversation)) {
+      showMessage(msg); // a repeated frame
+    }
+    bumpConversation(msg.conversation, msg.text);
+    updateComposer();
+  }
+
+  // Remove `node` and every saved message after it (an unsent one of the composer's stays).
+  function removeFrom(node) {
+    const gone = [node];
+    for (let next = node.nextElementSibling; next; next = next.nextElementSibling) {
+      if (next.classList.contains("message") && next.dataset.messageId) gone.push(next);
+    }
+    for (const each of gone) {
+      keepDraft(each);
+      state.streams.delete(Number(each.dataset.messageId));
+      cancelReplyRender(each);
+      each.remove();
+    }
+  }
+
+  // An edit in progress on a message that leaves the screen (another tab changed the
+  // conversation): its text goes to the composer, unless that holds something already.
+  function keepDraft(node) {
+    const area = node.querySelector(".message__editor textarea");
+    if (!area) return;
+    const text = area.value.trim();
+    if (!text || text === shownText(node).trim() || el.input.value.trim()) return;
+    el.input.value = text;
+    autosize();
+    showNotice("That message changed in another tab: your edit is in the message box.");
+  }
+
+  // Read the conversation again from its page (server-rendered, escaped by Django; parsed
+  // inert by DOMParser, no script runs) and show its log in place of ours. Unsent messages of
+  // the composer stay; a focused switcher or an open editor is found again where it can be.
+  let reloadSeq = 0;
+  async function reloadLog() {
+    if (state.conversation === null) return;
+    const seq = ++reloadSeq;
+    const conversation = state.conversation;
+    let doc;
+    try {
+      const response = await fetch(conversationUrl(conversation), {
+        credentials: "same-origin",
+        headers: { Accept: "text/html" },
+      });
+      if (!response.ok) return;
+      doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    } catch {
+      return; // offline: the next hello resyncs
+    }
+    const fresh = doc.getElementById("message-log");
+    if (seq !== reloadSeq || !fresh || !sameId(conversation, state.conversation)) return;
+    const active = document.activeElement;
+    const focusedNode = active && el.log.contains(active) ? active.closest(".message") : null;
+    const focus = focusedNode
+      ? { root: rootOf(focusedNode), step: active.dataset.step, edit: active.classList.contains("message__edit") }
+      : null;
+    const drafts = Array.from(el.log.querySelectorAll(".message--editing"), (node) => ({
+      id: Number(node.dataset.messageId),
+      text: node.querySelector(".message__editor textarea")?.value ?? "",
+      node,
+    }));
+    const unsent = Array.from(el.log.querySelectorAll(".message:not([data-message-id])"));
+    const nodes = Array.from(fresh.children, (node) => document.importNode(node, true));
+    keepScrolled(() => {
+      el.log.replaceChildren(...nodes, ...unsent);
+      initLog();
+    });
+    for (const [id, stream] of Array.from(state.streams)) {
+      const node = findMessage(id);
+      if (!node) state.streams.delete(id);
+      else {
+        stream.node = node;
+        if (stream.text) setText(node, stream.text, "streaming");
+      }
+    }
+    for (const draft of drafts) {
+      const node = findMessage(draft.id);
+      if (node) openEditor(node, draft.text);
+      else keepDraft(draft.node);
+    }
+    updateComposer();
+    if (focus && !drafts.length) refocus(focus);
+  }
+
+  function refocus({ root, step, edit }) {
+    const node = Array.from(el.log.querySelectorAll('.message[data-role="user"][data-message-id]')).find(
+      (each) => rootOf(each) === root,
+    );
+    if (!node) return;
+    const buttons = Array.from(node.querySelectorAll(".message__switch, .message__edit"));
+    const wanted = buttons.find((b) => (edit ? b.classList.contains("message__edit") : b.dataset.step === step));
+    const target = [wanted, ...buttons].find((b) => b && !b.disabled && !b.hidden);
+    if (target) target.focus();
+  }
+
   // Only the newest cat reply offers "Try again"/"Regenerate": regenerate answers the last turn.
   function refreshActions() {
     refreshSwitchers();
+    refreshVersionSwitchers();
+    refreshEditing();
     for (const button of el.log.querySelectorAll(".message__retry")) button.remove();
     if (state.conversation === null || isReplying()) return;
     const saved = el.log.querySelectorAll(".message[data-message-id]");
@@ -664,6 +1082,25 @@
 
   function isReplying() {
     return state.streams.size > 0;
+  }
+
+  // Between chat.accepted and chat.started the cat is about to answer: editing or switching
+  // versions then would be refused (busy) or race the reply, so they wait for it too. Until
+  // the reply starts, or something ends the turn, or a few seconds pass (a resend of a message
+  // answered already gets no new reply).
+  let answerSoonTimer = null;
+  function answerSoon(soon) {
+    window.clearTimeout(answerSoonTimer);
+    answerSoonTimer = soon
+      ? window.setTimeout(() => {
+        answerSoonTimer = null;
+        updateComposer();
+      }, 8000)
+      : null;
+  }
+
+  function turnBusy() {
+    return isReplying() || answerSoonTimer !== null;
   }
 
   function updateComposer() {
@@ -778,7 +1215,9 @@
         if (startingNew) continue;
         startingNew = true;
       }
-      send({ type: "chat.send", conversation: p.conversation, text: p.text, client_id: p.clientId });
+      const frame = { type: "chat.send", conversation: p.conversation, text: p.text, client_id: p.clientId };
+      if (p.editOf) frame.edit_of = p.editOf; // an edit of that message (editing, below)
+      send(frame);
       p.sent = true;
     }
   }
@@ -1276,6 +1715,16 @@
   function onAccepted(frame) {
     const msg = frame.message;
     const pending = takePending(frame.client_id);
+    if (sameId(msg.conversation, state.conversation) || (pending && state.conversation === null)) {
+      answerSoon(true);
+    }
+    // An edit. A resend of ours (same client_id, after a reconnect) comes without `replaces`:
+    // we know what it replaced.
+    const replaces = frame.replaces ?? (pending && pending.editOf) ?? null;
+    if (replaces !== null) {
+      acceptEdit(msg, Number(replaces), pending);
+      return;
+    }
     if (pending && pending.conversation === null && state.conversation === null) {
       adoptConversation(msg.conversation, msg.text);
     }
@@ -1305,6 +1754,7 @@
       bumpConversation(msg.conversation, null);
       return;
     }
+    answerSoon(false);
     const node = showMessage(msg);
     const known = state.streams.get(Number(msg.id));
     if (!known) state.streams.set(Number(msg.id), { seq: 0, text: msg.text || "", node });
@@ -1351,6 +1801,7 @@
       return;
     }
     state.streams.delete(Number(msg.id));
+    answerSoon(false);
     showMessage(msg);
     updateComposer();
   }
@@ -1365,9 +1816,11 @@
     if (state.carePending !== null && !frame.client_id && frame.conversation === undefined) {
       careDone(); // e.g. bad_frame for the action just sent
     }
+    if (keepFailed(frame)) return;
     if (frame.client_id) {
       const pending = takePending(frame.client_id);
-      if (pending) markFailed(pending, frame.code);
+      if (pending && pending.editOf) editFailed(pending);
+      else if (pending) markFailed(pending, frame.code);
     }
     const elsewhere =
       frame.conversation !== undefined &&
@@ -1516,6 +1969,7 @@
       case "chat.delta": return onDelta(frame);
       case "chat.done": return onDone(frame);
       case "chat.kept": return onKept(frame);
+      case "chat.branched": return onBranched(frame);
       case "error": return onError(frame);
       case "cat.state": return onCatState(frame);
       case "memory.changed": return onMemoryChanged(frame);
@@ -1543,6 +1997,7 @@
         status: node.dataset.status,
         client_id: node.dataset.clientId || null,
         reply_to: node.dataset.replyTo ? Number(node.dataset.replyTo) : null,
+        edit_of: node.dataset.editOf ? Number(node.dataset.editOf) : null,
         text: node.querySelector(".message__text")?.textContent ?? "",
         created_at: node.querySelector(".message__meta time")?.getAttribute("datetime") || null,
         memories_used: [],
@@ -1557,6 +2012,7 @@
         msg.episodes_used.push(Number(receipt.dataset.episodeId));
       }
       learnAlternatives(node);
+      learnVersions(node);
       const seq = Number(node.dataset.seq || 0);
       const live = state.streams.get(msg.id);
       if (msg.status === "streaming") {
@@ -1568,7 +2024,29 @@
         showMessage(msg);
       }
     }
+    dropUnlisted(doc);
     updateComposer();
+  }
+
+  // The saved messages on screen that the server no longer shows (an edit or a switch of
+  // versions hid them while we were not listening). Only within what it listed: before its
+  // oldest when it listed a window of the history, and not after its newest (those came since).
+  function dropUnlisted(doc) {
+    const listed = Array.from(
+      doc.querySelectorAll("#message-log .message[data-message-id]"),
+      (node) => Number(node.dataset.messageId),
+    );
+    if (!listed.length) return;
+    const keep = new Set(listed);
+    const high = Math.max(...listed);
+    const low = listed.length < (config.historyMessages || Infinity) ? -Infinity : Math.min(...listed);
+    for (const node of el.log.querySelectorAll(".message[data-message-id]")) {
+      const id = Number(node.dataset.messageId);
+      if (id > low && id < high && !keep.has(id)) {
+        state.streams.delete(id);
+        node.remove();
+      }
+    }
   }
 
   // --- the socket ----------------------------------------------------------------------------
@@ -1686,6 +2164,8 @@
   el.log.addEventListener("click", (event) => {
     const button = event.target.closest(".message__switch");
     if (button && !button.disabled) flip(button);
+    const edit = event.target.closest(".message__edit");
+    if (edit && !edit.disabled) openEditor(edit.closest(".message"));
     const copy = event.target.closest(".message__copy");
     if (copy) copyReply(copy);
   });
@@ -1829,26 +2309,34 @@
     }
   });
 
-  for (const time of el.log.querySelectorAll(".message__meta time")) setTime(time.closest(".message"));
-  for (const receipt of el.log.querySelectorAll(".memory-receipt")) {
-    state.remembered.set(Number(receipt.dataset.memoryId), receipt.textContent);
+  // The messages as the server rendered them, made live: at load, and again when the log is
+  // read anew (`reloadLog`, after chat.branched).
+  function initLog() {
+    for (const time of el.log.querySelectorAll(".message__meta time")) setTime(time.closest(".message"));
+    for (const receipt of el.log.querySelectorAll(".memory-receipt")) {
+      state.remembered.set(Number(receipt.dataset.memoryId), receipt.textContent);
+    }
+    for (const receipt of el.log.querySelectorAll(".episode-receipt")) {
+      learnEpisode(receipt);
+      // The server wrote the day in its time zone; this browser's may be a day off.
+      const time = receipt.querySelector("time");
+      if (time) time.textContent = formatDay(time.getAttribute("datetime"));
+    }
+    for (const node of el.log.querySelectorAll('.message[data-role="cat"]')) learnAlternatives(node);
+    for (const node of el.log.querySelectorAll('.message[data-role="user"]')) learnVersions(node);
+    // The server renders replies as plain text (the no-JS fallback): upgrade them to Markdown.
+    // After learnAlternatives, which reads their plain text. At load (a deferred script) this
+    // runs before the page has finished loading, as part of the page first read, not as news
+    // in the log.
+    for (const node of el.log.querySelectorAll('.message[data-role="cat"]')) {
+      const box = node.querySelector(".message__text");
+      const text = box ? box.textContent : "";
+      const fallback = node.dataset.status === "error" && text === ERROR_FALLBACK;
+      if (text && !fallback) setText(node, text, node.dataset.status);
+    }
   }
-  for (const receipt of el.log.querySelectorAll(".episode-receipt")) {
-    learnEpisode(receipt);
-    // The server wrote the day in its time zone; this browser's may be a day off.
-    const time = receipt.querySelector("time");
-    if (time) time.textContent = formatDay(time.getAttribute("datetime"));
-  }
-  for (const node of el.log.querySelectorAll('.message[data-role="cat"]')) learnAlternatives(node);
-  // The server renders replies as plain text (the no-JS fallback): upgrade them to Markdown.
-  // After learnAlternatives, which reads their plain text. A deferred script: this runs before
-  // the page has finished loading, as part of the page first read, not as news in the log.
-  for (const node of el.log.querySelectorAll('.message[data-role="cat"]')) {
-    const box = node.querySelector(".message__text");
-    const text = box ? box.textContent : "";
-    const fallback = node.dataset.status === "error" && text === ERROR_FALLBACK;
-    if (text && !fallback) setText(node, text, node.dataset.status);
-  }
+
+  initLog();
   // `#message-<id>` (an episode's receipt links there): show that message, not the newest.
   const linked = /^#message-\d+$/.test(window.location.hash)
     ? el.log.querySelector(window.location.hash)
