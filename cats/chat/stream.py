@@ -68,11 +68,16 @@ class ReplyJob:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     interrupted: bool = False  # stopped by a shutdown, not by the human
+    # Saved as finished: the conversation is free (the task still tells the tabs, then ends).
+    saved: bool = False
     task: asyncio.Task[None] | None = None
 
 
-# Replies in flight in this process, by conversation: one at a time per conversation.
+# Replies in flight in this process, by conversation: one at a time per conversation (one saved
+# as finished may still be telling its tabs while the next starts: `is_busy`).
 _jobs: dict[int, ReplyJob] = {}
+# Every reply task of this process until it ends (what `wait_idle` and `shutdown` wait for).
+_tasks: set[asyncio.Task[None]] = set()
 
 
 def start_reply(
@@ -90,7 +95,7 @@ def start_reply(
     database about the others: `message_accept`, `regenerate_target`).
     """
     conversation_id = user_message.conversation_id
-    if conversation_id in _jobs:
+    if is_busy(conversation_id):
         raise services.ChatInputError(
             "busy", "The cat is still answering in this conversation: wait or stop it first."
         )
@@ -108,10 +113,13 @@ def start_reply(
         name=f"reply-{conversation_id}",
         context=contextvars.Context(),
     )
+    _tasks.add(job.task)
+    job.task.add_done_callback(_tasks.discard)
 
 
 def is_busy(conversation_id: int | None) -> bool:
-    return conversation_id in _jobs
+    job = _jobs.get(conversation_id)  # type: ignore[arg-type]
+    return job is not None and not job.saved
 
 
 def request_stop(*, cat: Cat, conversation_id: int) -> bool:
@@ -145,7 +153,7 @@ async def stop_anywhere(*, cat: Cat, conversation_id: int) -> None:
 async def shutdown(grace: float) -> None:
     """On SIGTERM: let the replies in flight here finish within `grace` seconds, then end the
     rest as `interrupted` (saved with the text so far, and said to their tabs)."""
-    tasks = [job.task for job in _jobs.values() if job.task is not None]
+    tasks = list(_tasks)
     if not tasks:
         return
     logger.info("Shutting down: waiting up to %.0f s for %d replies", grace, len(tasks))
@@ -216,9 +224,8 @@ async def in_flight(cat: Cat) -> list[frames.MessagePayload]:
 
 async def wait_idle() -> None:
     """Wait until every reply in flight in this process has finished (tests, shutdown)."""
-    while _jobs:
-        tasks = [job.task for job in list(_jobs.values()) if job.task is not None]
-        await asyncio.gather(*tasks, return_exceptions=True)
+    while _tasks:
+        await asyncio.gather(*list(_tasks), return_exceptions=True)
 
 
 async def _run(
@@ -248,8 +255,7 @@ async def _run(
 
 
 def _release(job: ReplyJob) -> None:
-    """The conversation is no longer busy with `job` in this process (and not with a job
-    started after it)."""
+    """`job` is over (and not a job started after it, once it was saved: `is_busy`)."""
     if _jobs.get(job.conversation_id) is job:
         del _jobs[job.conversation_id]
 
@@ -343,7 +349,7 @@ async def _stream(
     )
     # Saved as finished: the conversation is free before the tabs hear so, or a switch or an
     # edit sent the moment `chat.done` arrives would be told `busy`.
-    _release(job)
+    job.saved = True
     detail = friendly_error(failure.code) if failure else ""
     if failure is not None:
         extra: dict[str, Any] = {"conversation": job.conversation_id, "message_id": reply.pk}
