@@ -380,8 +380,9 @@ def test_the_chat_page_runs_the_same_queries_whatever_the_number_of_conversation
         MessageFactory.create(conversation=ConversationFactory.create(cat=whiskers, title=f"C{n}"))
         CatFactory.create(owner=alice, name=f"Cat {n}")
 
-    # session, user, cat, conversations, messages, the other cats (no receipts: no memories)
-    with django_assert_num_queries(6):
+    # session, user, cat, conversations, messages, the versions of the human's messages
+    # (edits), the other cats (no receipts: no memories)
+    with django_assert_num_queries(7):
         response = alice_client.get(reverse("cats:chat", args=[whiskers.pk]))
 
     assert len(response.context["conversations"]) == size
