@@ -85,7 +85,7 @@ async def take_turn(
             text=text,
             client_id=client_id,
             conversation_id=conversation_id,
-            busy=is_busy(conversation_id),  # this process's fast answer; else the database's
+            busy=is_busy,  # this process's fast answer; else the database's
             edit_of=edit_of,
         )
         existing = None

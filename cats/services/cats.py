@@ -179,26 +179,15 @@ class AlreadyReplying(Exception):
     """`cat_chatted`: a reply is being written in that conversation (streaming, live lease)."""
 
 
-def cat_chatted(
-    *,
-    cat: Cat,
-    user_turns: int,
-    now: datetime | None = None,
-    conversation_id: int | None = None,
-) -> tuple[str, list[str]]:
-    """A chat turn: company lifts affection and fun, a long chat tires, and it wakes the cat.
+def cat_lock(*, cat: Cat, conversation_id: int | None = None) -> Cat:
+    """Lock the cat's row for a turn (every process's reply takes it before inserting its row,
+    and so do an edit and a switch of versions: `cats.services.versions`) and return it as
+    locked. Refreshes `cat`'s memory profile in the same query: a tab holds its `cat` for as
+    long as it is open, and memory may have been switched off meanwhile.
 
-    Call inside the turn's transaction. Returns the mood the reply is written in and the
-    cat's urgent needs. Pushes `cat.state` after the commit. Refreshes `cat`'s memory profile
-    in the same query: a tab holds its `cat` for as long as it is open, and memory may have
-    been switched off meanwhile.
-
-    With `conversation_id`, the same query (under the cat's row lock, which every process's
-    reply takes before inserting its row) also asks whether a reply of that conversation is
-    being written (streaming, with a live lease): then it raises AlreadyReplying and changes
-    nothing.
+    With `conversation_id`, the same query also asks whether a reply of that conversation is
+    being written (streaming, with a live lease): then it raises AlreadyReplying.
     """
-    now = now or timezone.now()
     query = Cat.objects.select_for_update(of=("self",)).select_related("memory_profile")
     if conversation_id is not None:
         query = query.annotate(
@@ -206,7 +195,7 @@ def cat_chatted(
                 Message.objects.filter(
                     conversation_id=conversation_id,
                     status=Message.Status.STREAMING,
-                    lease_until__gt=now,
+                    lease_until__gt=timezone.now(),
                 )
             )
         )
@@ -215,6 +204,26 @@ def cat_chatted(
         raise AlreadyReplying
     with contextlib.suppress(MemoryProfile.DoesNotExist):
         cat.memory_profile = locked.memory_profile
+    return locked
+
+
+def cat_chatted(
+    *,
+    cat: Cat,
+    user_turns: int,
+    now: datetime | None = None,
+    conversation_id: int | None = None,
+    locked: Cat | None = None,
+) -> tuple[str, list[str]]:
+    """A chat turn: company lifts affection and fun, a long chat tires, and it wakes the cat.
+
+    Call inside the turn's transaction, with the cat's row `locked` by `cat_lock` (locked here
+    otherwise, `conversation_id` as for it). Returns the mood the reply is written in and the
+    cat's urgent needs. Pushes `cat.state` after the commit.
+    """
+    now = now or timezone.now()
+    if locked is None:
+        locked = cat_lock(cat=cat, conversation_id=conversation_id)
     vitals = v.after_chat(current_vitals(locked, now), turn_in_conversation=user_turns)
     _settle_into(locked, vitals, now=now, asleep_until=None)
     _push_state(locked, now)

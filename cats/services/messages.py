@@ -25,7 +25,7 @@ from cats import frames, prompts
 from cats.models import Cat, Conversation, Message
 from cats.selectors import find_cat_message, recent_messages
 from cats.services import versions
-from cats.services.cats import AlreadyReplying, cat_chatted, memory_profile
+from cats.services.cats import AlreadyReplying, cat_chatted, cat_lock, memory_profile
 from cats.services.errors import BUSY, ChatInputError
 from memories.forgetting import embed_request, forget_asked, forget_request
 from memories.learning import job_enqueue, job_keep_query
@@ -77,7 +77,7 @@ def message_accept(
     text: str,
     client_id: uuid.UUID,
     conversation_id: int | None,
-    busy: bool = False,
+    busy: Callable[[int], bool] | None = None,
     edit_of: object = None,
 ) -> Accepted:
     """Save the user's message before anything else happens; idempotent per `client_id`.
@@ -85,11 +85,11 @@ def message_accept(
     Creates the conversation when `conversation_id` is None, and otherwise moves its
     `updated_at` (the human wrote in it). Raises ChatInputError: `busy` for a new message while
     the conversation has a reply in flight, in any process (a streaming reply with a live
-    lease, asked in the conversation's UPDATE; `busy=True` is this process's own fast answer),
-    refused before saving, so the text stays with the user; `not_found` for a conversation that
-    is not this cat's, and `conflict` for a client_id that belongs to someone else's message. A
-    resend is never busy. Every tab of the (user, cat) gets `chat.accepted` once the message is
-    committed (a resend's too: the sender waits for it).
+    lease, asked in the conversation's UPDATE; `busy(conversation_id)` is this process's own
+    fast answer), refused before saving, so the text stays with the user; `not_found` for a
+    conversation that is not this cat's, and `conflict` for a client_id that belongs to someone
+    else's message. A resend is never busy. Every tab of the (user, cat) gets `chat.accepted`
+    once the message is committed (a resend's too: the sender waits for it).
 
     `edit_of`: the id of a user message shown in the conversation, which this one edits: the new
     text is a new version of it (`cats.services.versions`), which hides it and the turns after
@@ -101,25 +101,26 @@ def message_accept(
     rare, so the message is inserted first and the unique client_id tells it apart.
     """
     try:
-        if busy:
-            raise _Busy
         target = None
         if edit_of is not None:
             target = versions.edit_target(
                 cat=cat, message_id=edit_of, conversation_id=conversation_id
             )
             conversation_id = target.conversation_id
+        if busy is not None and conversation_id is not None and busy(conversation_id):
+            raise _Busy
         with transaction.atomic():
+            if target is not None:
+                # The cat's row first, as a reply's start takes it (`reply_begin`): one that
+                # began first is seen streaming just below; one that waits reads the path after.
+                cat_lock(cat=cat)
             if conversation_id is None:
                 conversation = Conversation.objects.create(cat=cat, title=_title(text))
             else:
                 conversation = _touch_conversation(cat, conversation_id)
             if target is not None:  # under the conversation's row lock
                 versions.edit_apply(cat=cat, target=target)
-                # A title made from the edited text (the first message's) follows the edit.
-                Conversation.objects.filter(pk=conversation.pk, title=_title(target.text)).update(
-                    title=_title(text)
-                )
+                _retitle(conversation.pk, target.text, text)
             message = Message.objects.create(
                 conversation=conversation,
                 role=Message.Role.USER,
@@ -225,6 +226,12 @@ def latest_reply(user_message: Message) -> Message | None:
     )
 
 
+def _retitle(conversation_id: int, was: str, now: str) -> None:
+    """A title made from the text of the message `was` (the first one's) follows it when
+    another version of it, `now`, is shown. One UPDATE; a title the human chose stays."""
+    Conversation.objects.filter(pk=conversation_id, title=_title(was)).update(title=_title(now))
+
+
 def _title(text: str) -> str:
     first_line = text.splitlines()[0] if text else ""
     return first_line if len(first_line) <= TITLE_CHARS else first_line[: TITLE_CHARS - 1] + "…"
@@ -281,46 +288,19 @@ def reply_begin(
     reply can confirm it, or say it knew nothing of the kind. The new reply is the kept one: a
     regenerated turn's earlier replies stay as alternatives with `kept=False`, and the prompt's
     history holds only kept replies.
-    Queries stay fixed whatever the conversation's length: the newest turns, lock and update
-    the cat, recall, keep the query vector, (when regenerating) unkeep the earlier reply, insert
-    the reply.
+    Queries stay fixed whatever the conversation's length: lock the cat, the newest turns,
+    update the cat, recall, keep the query vector, (when regenerating) unkeep the earlier reply,
+    insert the reply.
 
     Raises ChatInputError(`busy`), creating and changing nothing (the user's message stays),
     when another reply of the conversation is being written (streaming, live lease): a second
     process accepted a message into it between this one's accept and this call. The cat's
     row lock orders the two, and the same query that takes it asks. Raises
-    ChatInputError(`conflict`) the same way when `user_message` is no longer shown (another
-    version of it was shown after it was saved).
+    ChatInputError(`conflict`) the same way when `user_message` is not the human's last message
+    on the shown path: another version of it, or of a message before it, was shown since it
+    was saved, or the conversation went on without it.
     """
     conversation = user_message.conversation
-    # Only kept replies: of a regenerated turn the model sees the alternative the human kept.
-    recent = recent_messages(conversation, settings.CHAT_HISTORY_TURNS, kept_only=True)
-    history = [
-        prompts.HistoryItem(m.role, m.text)
-        for m in recent
-        if m.role == Message.Role.USER or m.status in _CONTEXT_STATUSES
-        if (m.created_at, m.pk) <= (user_message.created_at, user_message.pk)
-    ]
-    # A regenerated reply becomes the kept one. Whether an earlier reply is kept is known from
-    # the newest messages when they reach back to `user_message` (the usual case: no query
-    # for a first reply); otherwise the UPDATE runs anyway.
-    answered = any(m.reply_to_id == user_message.pk for m in recent)
-    reaches_back = any(m.pk == user_message.pk for m in recent)
-    unkeep_earlier = answered or not reaches_back
-    if not reaches_back and not Message.objects.filter(pk=user_message.pk, kept=True).exists():
-        # Another version of it was shown between its saving and now (`versions`): answering
-        # it would put a reply on the shown path after a message that is not.
-        raise ChatInputError("conflict", versions.NOT_SHOWN)
-    turns = prompts.history_turns(history, token_budget=settings.CHAT_HISTORY_TOKENS)
-    user_turns = sum(1 for item in history if item.role == Message.Role.USER)
-    # What the prompt shows anyway is not recalled again; the message before is what a bare
-    # "forget it" means.
-    shown = [m.pk for m in recent if m.role == Message.Role.USER]
-    previous = max(
-        (m for m in recent if m.role == Message.Role.USER and m.pk != user_message.pk),
-        key=lambda m: (m.created_at, m.pk),
-        default=None,
-    )
     model = embeddings.model_name()
     asked = forget_request(user_message.text)
     # Embedded before the cat's row is locked (a bare request needs no vector).
@@ -329,11 +309,40 @@ def reply_begin(
         try:
             # Under the cat's row lock: another process that accepted a message into this
             # conversation meanwhile, and began its reply first, makes this one wait its turn.
-            mood, needs = cat_chatted(
-                cat=cat, user_turns=user_turns, conversation_id=user_message.conversation_id
-            )
+            locked = cat_lock(cat=cat, conversation_id=user_message.conversation_id)
         except AlreadyReplying:
             raise ChatInputError("busy", BUSY) from None
+        # Read under the lock, which an edit and a switch of versions take too: the shown path
+        # as they left it. Only kept replies: of a regenerated turn the model sees the
+        # alternative the human kept.
+        recent = recent_messages(conversation, settings.CHAT_HISTORY_TURNS, kept_only=True)
+        if not _last_on_path(user_message, recent):
+            # Another version of it (or of a message before it) was shown since it was saved,
+            # or the conversation went on without it (a late resend of an unanswered
+            # message): a reply now would land on the shown path after the human's next words.
+            raise ChatInputError("conflict", versions.NOT_SHOWN)
+        history = [
+            prompts.HistoryItem(m.role, m.text)
+            for m in recent
+            if m.role == Message.Role.USER or m.status in _CONTEXT_STATUSES
+            if (m.created_at, m.pk) <= (user_message.created_at, user_message.pk)
+        ]
+        user_turns = sum(1 for item in history if item.role == Message.Role.USER)
+        mood, needs = cat_chatted(cat=cat, user_turns=user_turns, locked=locked)
+        # What the prompt shows anyway is not recalled again; the message before is what a
+        # bare "forget it" means.
+        shown = [m.pk for m in recent if m.role == Message.Role.USER]
+        previous = max(
+            (m for m in recent if m.role == Message.Role.USER and m.pk != user_message.pk),
+            key=lambda m: (m.created_at, m.pk),
+            default=None,
+        )
+        # A regenerated reply becomes the kept one. Whether an earlier reply is kept is known
+        # from the newest messages when they reach back to `user_message` (the usual case: no
+        # query for a first reply); otherwise the UPDATE runs anyway.
+        unkeep_earlier = any(m.reply_to_id == user_message.pk for m in recent) or not any(
+            m.pk == user_message.pk for m in recent
+        )
         profile = memory_profile(cat)  # as fresh as the cat's row, just read
         forgetting = (
             forget_asked(
@@ -377,6 +386,7 @@ def reply_begin(
             episodes_used=[r.id for r in recalled if r.kind == EPISODE],
             lease_until=_lease_from(timezone.now()),
         )
+    turns = prompts.history_turns(history, token_budget=settings.CHAT_HISTORY_TOKENS)
     memories = tuple(prompts.remembered_line(r.kind, r.snippet(), r.at) for r in recalled)
     forgot = unknown = None
     if forgetting is not None:
@@ -415,6 +425,23 @@ def reply_begin(
     return reply, request, recalled
 
 
+def _last_on_path(user_message: Message, recent: list[Message]) -> bool:
+    """Whether `user_message` is on the shown path with no message of the human's after it
+    (replies may follow: its own, or an earlier message's written late), from the newest kept
+    messages (`recent`); asked of the database only when they do not reach back to it (a
+    history window shorter than a turn)."""
+    key = (user_message.created_at, user_message.pk)
+    if any(m.pk == user_message.pk for m in recent):
+        return not any(m.role == Message.Role.USER for m in recent if (m.created_at, m.pk) > key)
+    later = Message.objects.filter(
+        versions.after(user_message),
+        conversation_id=user_message.conversation_id,
+        kept=True,
+        role=Message.Role.USER,
+    )
+    return Message.objects.filter(pk=user_message.pk, kept=True).exists() and not later.exists()
+
+
 def reply_keep(
     *, cat: Cat, message_id: object, busy: Callable[[int], bool] | None = None
 ) -> Message:
@@ -437,14 +464,16 @@ def reply_keep(
         raise ChatInputError("not_found", "No such message.")
     if message.role == Message.Role.CAT and message.reply_to_id is None:
         raise ChatInputError("bad_frame", "Only a reply of the cat can be kept.")
-    streaming = _streaming(conversation_id=message.conversation_id)
-    if (busy is not None and busy(message.conversation_id)) or streaming.exists():
+    if busy is not None and busy(message.conversation_id):
         raise ChatInputError("busy", BUSY)
     if message.role == Message.Role.USER:
         return _version_show(cat, message)
+    if _streaming(conversation_id=message.conversation_id).exists():
+        raise ChatInputError("busy", BUSY)
     reply_to = message.reply_to_id
     assert reply_to is not None  # noqa: S101 - a cat message without one was refused above
     with transaction.atomic():
+        cat_lock(cat=cat)  # after an edit or a switch that was committing: the path they left
         # One UPDATE: exactly one alternative is kept, whatever was kept before; none when the
         # turn is in a branch that is not shown (an earlier message was edited).
         changed = Message.objects.filter(
@@ -471,9 +500,13 @@ def _version_show(cat: Cat, message: Message) -> Message:
     changes, and the tabs are told all the same)."""
     root = message.edit_of_id or message.pk
     with transaction.atomic():
-        # The conversation's row, as a new message or an edit locks it (`_touch_conversation`):
-        # a message saved meanwhile is either hidden with the branch or written after it.
+        # The cat's row, as a reply's start and an edit take it, then the conversation's, as a
+        # new message takes it (`_touch_conversation`): a reply or a message saved meanwhile is
+        # either seen below or comes after, on the path as the switch leaves it.
+        cat_lock(cat=cat)
         Conversation.objects.select_for_update().filter(pk=message.conversation_id).exists()
+        if _streaming(conversation_id=message.conversation_id).exists():
+            raise ChatInputError("busy", BUSY)
         turn = list(
             Message.objects.filter(
                 Q(pk=root) | Q(edit_of_id=root), conversation_id=message.conversation_id
@@ -491,6 +524,7 @@ def _version_show(cat: Cat, message: Message) -> Message:
             )
         if shown.pk != chosen.pk:
             versions.switch(cat=cat, shown=shown, chosen=chosen)
+            _retitle(message.conversation_id, shown.text, chosen.text)
         chosen.kept = True
         branched: frames.Branched = {
             "type": "chat.branched",

@@ -28,7 +28,7 @@ from memories.learning import job_requeue
 NOT_SHOWN = "That version is no longer shown: it was edited or switched meanwhile."
 
 
-def _after(message: Message) -> Q:
+def after(message: Message) -> Q:
     """The messages written after `message` (the conversation's order: created_at, id)."""
     return Q(created_at__gt=message.created_at) | Q(
         created_at=message.created_at, pk__gt=message.pk
@@ -42,7 +42,7 @@ def hide(version: Message) -> bool:
     if not Message.objects.filter(pk=version.pk, kept=True).update(kept=False):
         return False
     Message.objects.filter(
-        _after(version), conversation_id=version.conversation_id, kept=True
+        after(version), conversation_id=version.conversation_id, kept=True
     ).update(kept=False, branch_of=version)
     return True
 
