@@ -157,9 +157,9 @@ def conversations_search(
 
     Ranked by the cat's own recall of what the human said (`memories.recall.recall`, episodes
     only: the same hybrid of meaning and words as the memory search, with the same margin for
-    what only vectors found), then the conversations whose title or any message holds `q` as
-    a part of its text that recall left out (the cat's lines, or words said while memory was
-    off). Embeds `q` (blocks: a sync view's thread). Three queries whatever the number of
+    what only vectors found), then the conversations whose title or any message they show
+    holds `q` as a part of its text that recall left out (the cat's lines, or words said while
+    memory was off). Embeds `q` (blocks: a sync view's thread). Three queries whatever the number of
     conversations: recall, the ranked conversations, the ones holding the text.
     """
     q = q.strip()
@@ -191,9 +191,10 @@ def conversations_search(
         if pk in by_id
     ][:limit]
     # Always asked (not only when recall left room): the same queries whatever is found.
-    holding = Message.objects.filter(conversation=OuterRef("pk"), text__icontains=q).order_by(
-        "created_at", "id"
-    )
+    # What the conversation shows (not an edited message's earlier version, say).
+    holding = Message.objects.filter(
+        conversation=OuterRef("pk"), kept=True, text__icontains=q
+    ).order_by("created_at", "id")
     more = (
         Conversation.objects.filter(cat=cat)
         .exclude(pk__in=[h.conversation.pk for h in hits])

@@ -18,13 +18,14 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.models import User
 from catchat import embeddings
 from memories import heuristics
 from memories.models import Episode, ExtractionJob, Memory, MemoryHistory, MemoryProfile
 from memories.recall import EPISODE, FACT, recall, search_terms
-from memories.services import memory_reject, memory_withdraw
+from memories.services import memory_reject, memory_restore, memory_withdraw
 
 # Candidates looked at per kind for a named request.
 CANDIDATES = 20
@@ -120,7 +121,7 @@ def _forget_message(
 ) -> Forgetting:
     if previous_id is None:
         return Forgetting(what)
-    _stop_learning(previous_id, "forgotten before it was learned")
+    _stop_learning(previous_id, f"{ExtractionJob.FORGOTTEN} (message {message_id})")
     fact_ids = list(
         profile.memories.filter(
             source_message_id=previous_id, status=Memory.Status.ACTIVE
@@ -130,11 +131,12 @@ def _forget_message(
 
 
 def _stop_learning(message_id: int, why: str) -> None:
-    """Learning from the message, if it has yet to run, must not bring it back. A batch saving
-    its facts holds the job's row until it commits, so this waits for it, and the facts read
-    next include what it saved (read before, they were kept)."""
+    """Learning from the message, if it has yet to run, must not bring it back, and its job
+    says why (unless it says it is never to be learned: forgotten, or memory was off). A batch
+    saving its facts, or its episode, holds the job's row until it commits, so this waits for
+    it, and what is read next includes what it saved (read before, it was kept)."""
     ExtractionJob.objects.filter(message_id=message_id).exclude(
-        status=ExtractionJob.Status.DONE
+        Q(error__startswith=ExtractionJob.FORGOTTEN) | Q(error__startswith=ExtractionJob.MEMORY_OFF)
     ).update(status=ExtractionJob.Status.DONE, error=why)
 
 
@@ -144,8 +146,12 @@ def message_withdraw(
     """The human took message `message_id` back (`why`: "edited", or "switched" to another
     version of it; `cats.services.versions`): what it said is no longer true to the cat. The
     facts learned from it are superseded (by nothing: their history says why), its episode
-    goes, and learning from it, if it has yet to run, will not. Returns how many facts went."""
-    _stop_learning(message_id, f"{why} before it was learned")
+    goes, and learning from it, if it has yet to run, will not. What those facts had replaced
+    comes back, when the message it came from is shown (and still true to the cat: a fact
+    replaced by something else since, or forgotten, stays as it is). Returns how many facts
+    went."""
+    _stop_learning(message_id, f"{ExtractionJob.TAKEN_BACK}: {why} (message {message_id})")
+    note = f"its message was {why} (message {message_id})"
     with transaction.atomic():
         facts = list(
             profile.memories.filter(source_message_id=message_id, status=Memory.Status.ACTIVE)
@@ -154,10 +160,22 @@ def message_withdraw(
         )
         for memory in facts:
             memory_withdraw(
+                memory=memory, actor=MemoryHistory.Actor.USER, actor_user=actor_user, note=note
+            )
+        replaced = (
+            profile.memories.filter(
+                superseded_by__in=[m.pk for m in facts], status=Memory.Status.SUPERSEDED
+            )
+            .filter(Q(source_message__isnull=True) | Q(source_message__kept=True))
+            .select_related("profile")
+            .order_by("pk")
+        )
+        for memory in replaced:
+            memory_restore(
                 memory=memory,
                 actor=MemoryHistory.Actor.USER,
                 actor_user=actor_user,
-                note=f"its message was {why} (message {message_id})",
+                note=f"what replaced it was taken back: {note}",
             )
         Episode.objects.filter(profile=profile, message_id=message_id).delete()
     return len(facts)

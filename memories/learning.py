@@ -82,10 +82,16 @@ def job_enqueue(*, profile: MemoryProfile, message_id: int) -> None:
 
 
 def job_requeue(*, profile: MemoryProfile, message_id: int) -> None:
-    """Learn from a message again, as from a new one (a version of it is shown again:
-    `cats.services.versions`): its episode, then its facts, reconciled with what is known now.
-    Its job is queued afresh (or made, when it had none: memory was off)."""
-    ExtractionJob.objects.filter(message_id=message_id).update(
+    """Learn from a message again, as from a new one, when it is shown again after being taken
+    back (a version of it is shown again: `cats.services.versions`): its episode, then its
+    facts, reconciled with what is known now. Only a job taken back is queued afresh: a
+    message said while memory was off (it has none) or forgotten is never learned; nothing
+    while memory is off."""
+    if not profile.enabled:
+        return
+    ExtractionJob.objects.filter(
+        message_id=message_id, error__startswith=ExtractionJob.TAKEN_BACK
+    ).update(
         status=PENDING,
         attempts=0,
         claimed_at=None,
@@ -93,7 +99,6 @@ def job_requeue(*, profile: MemoryProfile, message_id: int) -> None:
         error="",
         created_at=timezone.now(),
     )
-    job_enqueue(profile=profile, message_id=message_id)
 
 
 def jobs_enqueue(*, profile: MemoryProfile, message_ids: list[int]) -> None:
@@ -368,15 +373,27 @@ def _save_episodes(
     vectors: list[list[float] | None],
     model: str,
 ) -> None:
-    rows = []
-    for (job, said, recorded), vector in zip(todo, vectors, strict=True):
-        if not recorded:
-            rows.append(episodes.episode(job.profile, said, vector, model))
-        elif vector is not None:
-            Episode.objects.filter(pk=job.message_id, text=said.message.text).update(
-                embedding=vector, embedding_model=model
-            )
-    Episode.objects.bulk_create(rows, ignore_conflicts=True)
+    """Save the episodes embedded outside any lock, but not of a message taken back or
+    forgotten meanwhile: its job's row is locked and read again first, so one taken back
+    while this commits waits for it, then deletes what it saved (`forgetting`)."""
+    with transaction.atomic():
+        locked = ExtractionJob.objects.filter(pk__in=[job.pk for job, _, _ in todo])
+        gone = {
+            pk
+            for pk, error in locked.select_for_update().values_list("pk", "error")
+            if error.startswith((ExtractionJob.TAKEN_BACK, ExtractionJob.FORGOTTEN))
+        }
+        rows = []
+        for (job, said, recorded), vector in zip(todo, vectors, strict=True):
+            if job.pk in gone:
+                continue
+            if not recorded:
+                rows.append(episodes.episode(job.profile, said, vector, model))
+            elif vector is not None:
+                Episode.objects.filter(pk=job.message_id, text=said.message.text).update(
+                    embedding=vector, embedding_model=model
+                )
+        Episode.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 # --- which batch is due ------------------------------------------------------------------------
@@ -767,8 +784,10 @@ def _apply(
                     made[decision.ref] = new
                 if new.slot:
                     by_slot[new.slot] = new
+        # Switched off since they were queued: never learned, even if shown again later.
+        off = "" if jobs[0].profile.enabled else f"{ExtractionJob.MEMORY_OFF} when it was learned"
         ExtractionJob.objects.filter(pk__in=open_ids).update(
-            status=DONE, finished_at=timezone.now(), error=""
+            status=DONE, finished_at=timezone.now(), error=off
         )
     return len(open_ids)
 

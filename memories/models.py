@@ -177,6 +177,14 @@ class ExtractionJob(models.Model):
         DONE = "done"
         FAILED = "failed"
 
+    # How `error` begins when the message is not to be learned: the human asked to forget it
+    # ("forget it"), or memory was switched off before it was learned (never learned again,
+    # whatever happens to the message), or the human edited it or showed another version of it
+    # (learned again if it is shown again: `memories.learning.job_requeue`).
+    FORGOTTEN = "forgotten"
+    MEMORY_OFF = "memory off"
+    TAKEN_BACK = "taken back"
+
     message = models.OneToOneField(
         "cats.Message", on_delete=models.CASCADE, related_name="extraction_job"
     )

@@ -285,7 +285,9 @@ def memory_withdraw(
     return memory
 
 
-def memory_restore(*, memory: Memory, actor: Actor, actor_user: User | None = None) -> Memory:
+def memory_restore(
+    *, memory: Memory, actor: Actor, actor_user: User | None = None, note: str = ""
+) -> Memory:
     if memory.status == Memory.Status.ACTIVE:
         return memory
     with transaction.atomic():
@@ -299,6 +301,7 @@ def memory_restore(*, memory: Memory, actor: Actor, actor_user: User | None = No
             actor=actor,
             actor_user=actor_user,
             new_text=memory.text,
+            note=note,
         )
         _push(memory.profile, "added", memory)
     return memory

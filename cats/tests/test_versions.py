@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from catchat.testing.fake_mistral import Reply
 from cats import chat, frames
 from cats.models import Cat, Conversation, Message
+from cats.selectors import conversations_search
 from cats.services import ChatInputError, message_accept, reply_begin, reply_keep
 from cats.services.versions import versions_of
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
@@ -413,7 +414,7 @@ def test_an_edit_before_learning_ran_never_learns_the_old_text(alice: Any, whisk
     async_to_sync(learning.drain)()
 
     assert facts_of(asked.pk) == []
-    assert ExtractionJob.objects.get(message=asked).error == "edited before it was learned"
+    assert ExtractionJob.objects.get(message=asked).error.startswith(ExtractionJob.TAKEN_BACK)
     texts = list(Memory.objects.filter(status="active").values_list("text", flat=True))
     assert any("Paris" in t for t in texts) and not any("Lyon" in t for t in texts)
 
@@ -606,3 +607,29 @@ async def test_the_conversation_is_free_when_chat_done_arrives(alice: Any, whisk
         heard = await receive_until(tab, "chat.done")
         assert [f["type"] for f in heard if f["type"] == "error"] == []
     await tab.disconnect()
+
+
+def test_searching_conversations_finds_the_edited_text_not_the_old(whiskers: Cat) -> None:
+    asked = message_accept(
+        cat=whiskers, text="My favourite fish is tuna", client_id=uuid.uuid4(), conversation_id=None
+    ).message
+    async_to_sync(learning.drain)()
+    message_accept(
+        cat=whiskers,
+        text="My favourite fish is salmon",
+        client_id=uuid.uuid4(),
+        conversation_id=None,
+        edit_of=asked.pk,
+    )
+    async_to_sync(learning.drain)()
+
+    # By meaning the conversation may still answer "tuna" (salmon is a fish), but through what
+    # it shows: never the version that was edited away.
+    for q in ("tuna", "favourite fish is tuna", "salmon"):
+        for hit in conversations_search(whiskers, q=q):
+            assert hit.message != asked.pk and "tuna" not in hit.snippet, (q, hit)
+    # By words alone (as for words said while memory was off: no episodes), the same.
+    Episode.objects.filter(profile__cat=whiskers).delete()
+    assert conversations_search(whiskers, q="tuna") == []
+    (hit,) = conversations_search(whiskers, q="salmon")
+    assert hit.conversation.pk == asked.conversation_id and hit.message != asked.pk
