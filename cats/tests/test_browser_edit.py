@@ -7,6 +7,7 @@ Real daphne server, real PostgreSQL, the offline brain (as cats/tests/test_brows
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from cats.tests.test_browser import (  # noqa: F401 - fixtures
     XSS,
     _log_in,
     _new_page,
+    desktop_page,
     server,
     server_url,
 )
@@ -362,3 +364,77 @@ async def test_a_refused_edit_shows_the_message_as_it_was_and_keeps_the_edited_t
     await last.get_by_role("button", name="Cancel").click()
     await expect(last.locator(".message__text")).to_be_visible()
     await expect(last.get_by_role("button", name="Edit message")).to_be_focused()
+
+
+# --- a resend of a hidden message (from the attack review) ------------------------------------
+
+
+@pytest.fixture
+def edited_turn(alice: Any) -> tuple[Cat, int, str]:
+    """Whiskers and a conversation where "one" (its client_id returned) was edited into "uno":
+    "one" and its reply are hidden, "uno" and its reply shown. Saved before the server starts."""
+    cat = CatFactory.create(owner=alice, name="Whiskers")
+    conversation = ConversationFactory.create(cat=cat, title="uno")
+    one = MessageFactory.create(
+        conversation=conversation, text="one", kept=False, client_id=uuid.uuid4()
+    )
+    MessageFactory.create(
+        conversation=conversation,
+        role=Message.Role.CAT,
+        reply_to=one,
+        text="re one",
+        kept=False,
+        branch_of=one,
+    )
+    uno = MessageFactory.create(conversation=conversation, text="uno", edit_of=one)
+    MessageFactory.create(
+        conversation=conversation, role=Message.Role.CAT, reply_to=uno, text="re uno"
+    )
+    return cat, conversation.pk, str(one.client_id)
+
+
+async def test_a_resent_hidden_message_is_not_shown_in_open_tabs(
+    edited_turn: tuple[Cat, int, str],
+    server: LiveServer,  # noqa: F811
+    desktop_page: Page,  # noqa: F811
+) -> None:
+    """Was a defect (page): A REST client retries a message it had sent ("one", same client_id:
+    its first request timed out); meanwhile the human edited "one" into "uno" in a tab. The
+    server answers the retry with the saved "one" and pushes `chat.accepted` of it (now hidden,
+    `kept: false`) to every tab, and the open tab draws "one" again as if it had
+    just been said (above "uno", in id order: "one" / "uno" / "re uno"), though the
+    conversation no longer shows it (a reload drops it again).
+    Edit and the version switchers are also disabled for 8 s, waiting for a reply that never
+    comes. The same happens for an edit resent after another tab flipped back."""
+    import httpx
+
+    from accounts.tests.factories import PASSWORD
+
+    cat, conversation, client_id = edited_turn
+    page = desktop_page
+    await _log_in(page, server.url, "alice", f"/cats/{cat.pk}/?conversation={conversation}")
+    await expect(page.locator("#connection-status")).to_be_hidden()
+    texts = page.locator('#message-log .message[data-role="user"] .message__text')
+    await expect(texts).to_have_text(["uno"])
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        token = await client.post(
+            "/api/v1/auth/token/", json={"username": "alice", "password": PASSWORD}
+        )
+        assert token.status_code == 200, token.text
+        headers = {"Authorization": f"Bearer {token.json()['access']}"}
+        retried = await client.post(
+            "/api/v1/chat/",
+            json={
+                "cat": cat.pk,
+                "conversation": conversation,
+                "message": "one",
+                "client_id": client_id,
+            },
+            headers=headers,
+        )
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["message"]["kept"] is False
+
+    await page.wait_for_timeout(1000)
+    await expect(texts).to_have_text(["uno"])

@@ -1715,6 +1715,24 @@
   function onAccepted(frame) {
     const msg = frame.message;
     const pending = takePending(frame.client_id);
+    if (msg.kept === false) {
+      // A resend of a message no longer shown (edited, or in a branch switched away from since):
+      // saved long ago, answered by nothing now. The page shows the conversation as it is.
+      if (pending && pending.editOf) {
+        const before = editedTexts.get(pending.node);
+        editedTexts.delete(pending.node);
+        if (before !== undefined && pending.node.isConnected) {
+          pending.node.dataset.status = "complete";
+          setText(pending.node, before, "complete");
+          setNote(pending.node, "");
+        }
+      } else if (pending) {
+        pending.node.remove();
+      }
+      if (sameId(msg.conversation, state.conversation)) reloadLog();
+      updateComposer();
+      return;
+    }
     if (sameId(msg.conversation, state.conversation) || (pending && state.conversation === null)) {
       answerSoon(true);
     }
@@ -1817,6 +1835,8 @@
       careDone(); // e.g. bad_frame for the action just sent
     }
     if (keepFailed(frame)) return;
+    // A reply refused before it began (busy, conflict): the cat will not answer after all.
+    if (sameId(frame.conversation, state.conversation)) answerSoon(false);
     if (frame.client_id) {
       const pending = takePending(frame.client_id);
       if (pending && pending.editOf) editFailed(pending);
