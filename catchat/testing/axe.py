@@ -60,3 +60,13 @@ def describe(violations: list[dict[str, Any]]) -> str:
             if node.get("summary"):
                 lines.append("      " + node["summary"].replace("\n", "\n      ")[:300])
     return "\n".join(lines)
+
+
+async def assert_no_violations(page: Any, what: str, *, include: str | None = None) -> None:
+    """Assert axe finds nothing on `page` (or on its `include` part), naming `what` was
+    checked. Without axe (not installed: `make test` runs `npm ci`) nothing is checked, so the
+    rest of a browser test still runs; test_browser_a11y.py says why it is missing."""
+    if not axe_available():
+        return
+    violations = await axe_violations(page, include=include)
+    assert violations == [], f"axe on {what} ({page.url}):\n{describe(violations)}"  # noqa: S101

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from django.utils import timezone
-from playwright.async_api import Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Locator, Page, ViewportSize, async_playwright, expect
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
@@ -179,6 +179,17 @@ async def _log_in(page: Page, base: str, username: str, next_path: str) -> None:
     await page.fill("#id_password", PASSWORD)
     await page.click("main form button[type=submit]")
     await page.wait_for_url(f"{base}{next_path}")
+
+
+async def tab_to(page: Page, target: str | Locator, limit: int = 60) -> None:
+    """Press Tab until `target` (a selector or a locator) has the focus, at most `limit` times."""
+    if isinstance(target, str):
+        target = page.locator(target)
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        if await target.evaluate("(node) => node === document.activeElement"):
+            return
+    raise AssertionError(f"Tab never reached {target}")
 
 
 async def test_sign_up_adopt_a_cat_and_watch_its_reply_stream_in(

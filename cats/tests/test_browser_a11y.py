@@ -26,7 +26,7 @@ from catchat.testing.live import LiveServer
 from cats.models import Cat, Message
 from cats.services.cats import memory_profile
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
-from cats.tests.test_browser import PHONE, _log_in, _new_page, server, server_url  # noqa: F401 (fixtures)
+from cats.tests.test_browser import PHONE, _log_in, _new_page, server, server_url, tab_to  # noqa: F401 (fixtures)
 from cats.tests.test_browser import pytestmark as browser_marks
 from memories.services import memory_create
 
@@ -241,15 +241,6 @@ async def test_the_phone_drawer_closes_by_its_button_escape_and_the_backdrop(
         await expect(toggle).to_be_focused()
 
 
-async def _tab_to(page: Page, selector: str, limit: int = 60) -> None:
-    target = page.locator(selector)
-    for _ in range(limit):
-        await page.keyboard.press("Tab")
-        if await target.evaluate("(node) => node === document.activeElement"):
-            return
-    raise AssertionError(f"Tab never reached {selector}")
-
-
 async def test_chat_and_care_by_keyboard_alone(
     server_url: str,  # noqa: F811
     page: Page,
@@ -260,7 +251,7 @@ async def test_chat_and_care_by_keyboard_alone(
     await expect(page.locator(".care__button").first).to_be_enabled()
     await page.locator("body").focus()
 
-    await _tab_to(page, "#composer-input")
+    await tab_to(page, "#composer-input")
     await page.keyboard.type("Hello Whiskers")
     await page.keyboard.press("Enter")
     mine = page.locator('#message-log .message[data-role="user"]')
@@ -274,10 +265,10 @@ async def test_chat_and_care_by_keyboard_alone(
     await page.locator("body").focus()
     if await page.locator("#vitals-toggle").is_visible():
         if await page.locator("#vitals-toggle").get_attribute("aria-expanded") == "false":
-            await _tab_to(page, "#vitals-toggle")
+            await tab_to(page, "#vitals-toggle")
             await page.keyboard.press("Enter")
             await expect(page.locator("#vitals-toggle")).to_have_attribute("aria-expanded", "true")
-    await _tab_to(page, ".care__button[data-action=pet]")
+    await tab_to(page, ".care__button[data-action=pet]")
     await page.keyboard.press("Enter")
     await expect(page.locator("#care-status")).not_to_be_empty()
     await expect(page.locator(".care__button[data-action=feed]")).to_be_enabled(timeout=10_000)
@@ -309,7 +300,7 @@ async def test_memories_by_keyboard_alone(
     await _log_in(page, server_url, "alice", f"/cats/{whiskers.pk}/memories/")
     await page.locator("body").focus()
     pin = page.get_by_role("button", name=re.compile("^Pin: .*Mia"))
-    await _tab_to(page, f"#{await _memory_id(pin)} button[aria-label^='Pin:']")
+    await tab_to(page, f"#{await _memory_id(pin)} button[aria-label^='Pin:']")
     await page.keyboard.press("Enter")
     await page.wait_for_load_state("load")
     await expect(page.get_by_role("status").filter(has_text="Pinned")).to_be_visible()

@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 from playwright.async_api import Locator, Page, expect
 
 from accounts.models import User
-from catchat.testing.axe import axe_available, axe_violations, describe
+from catchat.testing.axe import assert_no_violations
 from catchat.testing.live import LiveServer
 from cats.models import Cat, Conversation, Message
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
@@ -29,6 +29,7 @@ from cats.tests.test_browser import (  # noqa: F401 - fixtures
     desktop_page,
     server,
     server_url,
+    tab_to,
 )
 from cats.tests.test_browser import pytestmark as browser_marks
 
@@ -112,21 +113,6 @@ def _count(message: Locator) -> Locator:
     return message.locator(".message__switcher--versions .message__switcher-count")
 
 
-async def _assert_accessible(page: Page, what: str) -> None:
-    if not axe_available():  # `make test` installs it (npm ci)
-        return
-    violations = await axe_violations(page)
-    assert violations == [], f"axe on {what} ({page.url}):\n{describe(violations)}"
-
-
-async def _tab_to(page: Page, target: Locator, limit: int = 80) -> None:
-    for _ in range(limit):
-        await page.keyboard.press("Tab")
-        if await target.evaluate("(node) => node === document.activeElement"):
-            return
-    raise AssertionError("Tab never reached the target")
-
-
 async def test_edit_a_message_then_flip_between_its_versions(
     server_url: str,  # noqa: F811
     page: Page,
@@ -152,7 +138,7 @@ async def test_edit_a_message_then_flip_between_its_versions(
     await expect(save).to_be_disabled()
     await box.fill("I like salmon")
     await expect(save).to_be_enabled()
-    await _assert_accessible(page, "the chat with the editor open")
+    await assert_no_violations(page, "the chat with the editor open")
     await save.click()
 
     # A new version, answered anew; the old reply is gone from view.
@@ -167,7 +153,7 @@ async def test_edit_a_message_then_flip_between_its_versions(
     new_reply_id = await reply.get_attribute("data-message-id")
     await expect(_count(mine)).to_have_text("2 / 2")
     await expect(mine.get_by_role("button", name="Next version")).to_be_disabled()
-    await _assert_accessible(page, "the chat after an edit")
+    await assert_no_violations(page, "the chat after an edit")
 
     # Back to the first version: its reply comes back with it.
     await mine.get_by_role("button", name="Previous version").click()
@@ -241,7 +227,7 @@ async def test_edit_by_keyboard_alone(
     await page.locator("body").focus()
 
     # Escape cancels, and focus goes back to Edit.
-    await _tab_to(page, edit)
+    await tab_to(page, edit, limit=80)
     await page.keyboard.press("Enter")
     box = last.get_by_role("textbox", name="Edit your message")
     await expect(box).to_be_focused()

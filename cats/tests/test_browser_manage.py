@@ -15,7 +15,7 @@ from django.utils import timezone
 from playwright.async_api import Page, expect
 
 from accounts.models import User
-from catchat.testing.axe import axe_available, axe_violations, describe
+from catchat.testing.axe import assert_no_violations
 from catchat.testing.live import LiveServer
 from cats.models import Cat, Conversation
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
@@ -42,10 +42,7 @@ async def page(request: pytest.FixtureRequest, server: LiveServer) -> AsyncItera
 
 
 async def assert_accessible(page: Page, what: str) -> None:
-    if not axe_available():  # `make test` installs it; the rest of the test still runs
-        return
-    violations = await axe_violations(page)
-    assert violations == [], f"axe on {what} ({page.url}):\n{describe(violations)}"
+    await assert_no_violations(page, what)
 
 
 async def open_drawer(page: Page) -> None:

@@ -18,7 +18,7 @@ import pytest_asyncio
 from playwright.async_api import Page, ViewportSize, expect
 
 from accounts.models import User
-from catchat.testing.axe import axe_available, axe_violations, describe
+from catchat.testing.axe import assert_no_violations
 from catchat.testing.fake_mistral import FakeMistral, Reply
 from catchat.testing.live import LiveServer
 from cats.models import Cat, Conversation, Message
@@ -159,10 +159,7 @@ async def _assert_rendered(page: Page, reply: Any) -> None:
 
 async def _assert_accessible(page: Page) -> None:
     # The log with the rendered replies (the rest of the page is checked by test_browser_a11y).
-    if not axe_available():  # `make test` installs it; the rest of the test still runs
-        return
-    violations = await axe_violations(page, include="#message-log")
-    assert violations == [], f"axe on the replies ({page.url}):\n{describe(violations)}"
+    await assert_no_violations(page, "the replies", include="#message-log")
 
 
 async def _copy_with_the_keyboard(page: Page, reply: Any, expected: str) -> None:
