@@ -176,7 +176,7 @@ def cat_reset_vitals(*, cat: Cat) -> None:
 
 
 class AlreadyReplying(Exception):
-    """`cat_chatted`: a reply is being written in that conversation (streaming, live lease)."""
+    """`cat_lock`: a reply is being written in that conversation (streaming, live lease)."""
 
 
 def cat_lock(*, cat: Cat, conversation_id: int | None = None) -> Cat:
@@ -208,22 +208,15 @@ def cat_lock(*, cat: Cat, conversation_id: int | None = None) -> Cat:
 
 
 def cat_chatted(
-    *,
-    cat: Cat,
-    user_turns: int,
-    now: datetime | None = None,
-    conversation_id: int | None = None,
-    locked: Cat | None = None,
+    *, locked: Cat, user_turns: int, now: datetime | None = None
 ) -> tuple[str, list[str]]:
     """A chat turn: company lifts affection and fun, a long chat tires, and it wakes the cat.
 
-    Call inside the turn's transaction, with the cat's row `locked` by `cat_lock` (locked here
-    otherwise, `conversation_id` as for it). Returns the mood the reply is written in and the
-    cat's urgent needs. Pushes `cat.state` after the commit.
+    Call inside the turn's transaction, with the cat's row `locked` by `cat_lock`. Returns the
+    mood the reply is written in and the cat's urgent needs. Pushes `cat.state` after the
+    commit.
     """
     now = now or timezone.now()
-    if locked is None:
-        locked = cat_lock(cat=cat, conversation_id=conversation_id)
     vitals = v.after_chat(current_vitals(locked, now), turn_in_conversation=user_turns)
     _settle_into(locked, vitals, now=now, asleep_until=None)
     _push_state(locked, now)

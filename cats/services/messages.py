@@ -328,7 +328,7 @@ def reply_begin(
             if (m.created_at, m.pk) <= (user_message.created_at, user_message.pk)
         ]
         user_turns = sum(1 for item in history if item.role == Message.Role.USER)
-        mood, needs = cat_chatted(cat=cat, user_turns=user_turns, locked=locked)
+        mood, needs = cat_chatted(locked=locked, user_turns=user_turns)
         # What the prompt shows anyway is not recalled again; the message before is what a
         # bare "forget it" means.
         shown = [m.pk for m in recent if m.role == Message.Role.USER]
