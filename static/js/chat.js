@@ -937,18 +937,24 @@
   // The server refused an edit (error frame): the message shows as it was, the edited text
   // waits in its editor (or in the composer, when that message has left the screen meanwhile).
   function editFailed(pending) {
-    const { node } = pending;
-    const before = editedTexts.get(node);
-    editedTexts.delete(node);
-    if (node.isConnected && before !== undefined) {
-      node.dataset.status = "complete";
-      setText(node, before, "complete");
-      setNote(node, "");
-      openEditor(node, pending.text);
+    if (putBack(pending.node)) {
+      openEditor(pending.node, pending.text);
     } else if (!el.input.value.trim()) {
       el.input.value = pending.text;
       autosize();
     }
+  }
+
+  // A message whose edit will not be saved shows its text as before; false when it left the
+  // screen meanwhile.
+  function putBack(node) {
+    const before = editedTexts.get(node);
+    editedTexts.delete(node);
+    if (!node.isConnected || before === undefined) return false;
+    node.dataset.status = "complete";
+    setText(node, before, "complete");
+    setNote(node, "");
+    return true;
   }
 
   // chat.accepted of an edit (from any tab): the replaced version and every message after it
@@ -1718,17 +1724,8 @@
     if (msg.kept === false) {
       // A resend of a message no longer shown (edited, or in a branch switched away from since):
       // saved long ago, answered by nothing now. The page shows the conversation as it is.
-      if (pending && pending.editOf) {
-        const before = editedTexts.get(pending.node);
-        editedTexts.delete(pending.node);
-        if (before !== undefined && pending.node.isConnected) {
-          pending.node.dataset.status = "complete";
-          setText(pending.node, before, "complete");
-          setNote(pending.node, "");
-        }
-      } else if (pending) {
-        pending.node.remove();
-      }
+      if (pending && pending.editOf) putBack(pending.node);
+      else if (pending) pending.node.remove();
       if (sameId(msg.conversation, state.conversation)) reloadLog();
       updateComposer();
       return;
