@@ -7,7 +7,6 @@ DRF's client.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 from typing import Any
@@ -27,7 +26,10 @@ from cats.selectors import conversations_search
 from cats.services import ChatInputError, message_accept, reply_begin, reply_keep
 from cats.services.versions import versions_of
 from cats.tests.factories import CatFactory, ConversationFactory, MessageFactory
-from cats.tests.test_alternatives import history_of
+from cats.tests.test_alternatives import (  # noqa: F401 - the autouse fixture
+    _no_reply_outlives_its_test,
+    history_of,
+)
 from cats.tests.test_consumers import open_chat, receive_until, send_frame, streamed_requests
 from memories import learning
 from memories.models import Episode, ExtractionJob, Memory, MemoryHistory
@@ -36,16 +38,16 @@ from memories.services import memory_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-async def _no_reply_outlives_its_test() -> Any:
-    yield
-    await asyncio.wait_for(chat.wait_idle(), timeout=10)
-    await asyncio.wait_for(learning.wait_idle(), timeout=10)
-
-
 @pytest.fixture
 def whiskers(alice: Any) -> Cat:
     return CatFactory.create(owner=alice, name="Whiskers")
+
+
+def send(cat: Cat, text: str, conversation_id: int | None = None, **kw: Any) -> Message:
+    """`text` saved as the chat saves it (`message_accept`, a new client_id); `kw`: `edit_of`."""
+    return message_accept(
+        cat=cat, text=text, client_id=uuid.uuid4(), conversation_id=conversation_id, **kw
+    ).message
 
 
 def edit_frame(message_id: int, text: str, client_id: str | None = None) -> dict:
@@ -338,15 +340,7 @@ def test_two_edits_of_one_message_at_once_make_one_version(alice: Any, whiskers:
     def edit_in_thread(text: str) -> None:
         start.wait()
         try:
-            outcomes.append(
-                message_accept(
-                    cat=whiskers,
-                    text=text,
-                    client_id=uuid.uuid4(),
-                    conversation_id=None,
-                    edit_of=asked.pk,
-                ).message.text
-            )
+            outcomes.append(send(whiskers, text, edit_of=asked.pk).text)
         except ChatInputError as exc:
             outcomes.append(exc.code)
         finally:
@@ -373,20 +367,12 @@ def facts_of(message_id: int) -> list[tuple[str, str]]:
 
 
 def test_an_edit_supersedes_what_was_learned_from_the_old_text(alice: Any, whiskers: Cat) -> None:
-    asked = message_accept(
-        cat=whiskers, text="I have a cat named Rex.", client_id=uuid.uuid4(), conversation_id=None
-    ).message
+    asked = send(whiskers, "I have a cat named Rex.")
     async_to_sync(learning.drain)()
     assert facts_of(asked.pk) and all(s == "active" for _, s in facts_of(asked.pk))
     assert Episode.objects.filter(message=asked).exists()
 
-    edited = message_accept(
-        cat=whiskers,
-        text="I have a dog named Rex.",
-        client_id=uuid.uuid4(),
-        conversation_id=asked.conversation_id,
-        edit_of=asked.pk,
-    ).message
+    edited = send(whiskers, "I have a dog named Rex.", asked.conversation_id, edit_of=asked.pk)
     async_to_sync(learning.drain)()
 
     assert all(status == "superseded" for _, status in facts_of(asked.pk))
@@ -401,16 +387,8 @@ def test_an_edit_supersedes_what_was_learned_from_the_old_text(alice: Any, whisk
 
 
 def test_an_edit_before_learning_ran_never_learns_the_old_text(alice: Any, whiskers: Cat) -> None:
-    asked = message_accept(
-        cat=whiskers, text="I live in Lyon.", client_id=uuid.uuid4(), conversation_id=None
-    ).message
-    message_accept(
-        cat=whiskers,
-        text="I live in Paris.",
-        client_id=uuid.uuid4(),
-        conversation_id=asked.conversation_id,
-        edit_of=asked.pk,
-    )
+    asked = send(whiskers, "I live in Lyon.")
+    send(whiskers, "I live in Paris.", asked.conversation_id, edit_of=asked.pk)
     async_to_sync(learning.drain)()
 
     assert facts_of(asked.pk) == []
@@ -420,17 +398,9 @@ def test_an_edit_before_learning_ran_never_learns_the_old_text(alice: Any, whisk
 
 
 def test_switching_versions_learns_from_the_one_shown(alice: Any, whiskers: Cat) -> None:
-    asked = message_accept(
-        cat=whiskers, text="I love sushi.", client_id=uuid.uuid4(), conversation_id=None
-    ).message
+    asked = send(whiskers, "I love sushi.")
     async_to_sync(learning.drain)()
-    edited = message_accept(
-        cat=whiskers,
-        text="I love pizza.",
-        client_id=uuid.uuid4(),
-        conversation_id=asked.conversation_id,
-        edit_of=asked.pk,
-    ).message
+    edited = send(whiskers, "I love pizza.", asked.conversation_id, edit_of=asked.pk)
     async_to_sync(learning.drain)()
 
     reply_keep(cat=whiskers, message_id=asked.pk)  # back to the first version
@@ -446,19 +416,11 @@ def test_switching_versions_learns_from_the_one_shown(alice: Any, whiskers: Cat)
 def test_a_fact_from_the_old_text_corrected_by_hand_is_superseded_too(
     alice: Any, whiskers: Cat
 ) -> None:
-    asked = message_accept(
-        cat=whiskers, text="hello", client_id=uuid.uuid4(), conversation_id=None
-    ).message
+    asked = send(whiskers, "hello")
     memory = memory_create(
         profile=whiskers.memory_profile, text="Has a dog", source_message_id=asked.pk
     )
-    message_accept(
-        cat=whiskers,
-        text="hello there",
-        client_id=uuid.uuid4(),
-        conversation_id=asked.conversation_id,
-        edit_of=asked.pk,
-    )
+    send(whiskers, "hello there", asked.conversation_id, edit_of=asked.pk)
     memory.refresh_from_db()
     assert memory.status == Memory.Status.SUPERSEDED
 
@@ -554,17 +516,9 @@ def test_versions_of_is_one_query_whatever_the_number_of_edited_messages(whisker
 
 
 def test_a_title_the_human_chose_stays_when_the_first_message_is_edited(whiskers: Cat) -> None:
-    asked = message_accept(
-        cat=whiskers, text="hello", client_id=uuid.uuid4(), conversation_id=None
-    ).message
+    asked = send(whiskers, "hello")
     Conversation.objects.filter(pk=asked.conversation_id).update(title="Our talk")
-    message_accept(
-        cat=whiskers,
-        text="hello there",
-        client_id=uuid.uuid4(),
-        conversation_id=None,  # found from the message
-        edit_of=asked.pk,
-    )
+    send(whiskers, "hello there", edit_of=asked.pk)  # its conversation found from the message
     assert Conversation.objects.get(pk=asked.conversation_id).title == "Our talk"
 
 
@@ -573,19 +527,9 @@ def test_a_message_switched_away_from_before_its_reply_began_gets_no_reply(
 ) -> None:
     # The tab sent "two"; before its reply began, another tab showed the first version of "one"
     # (hiding "two" with the branch). The reply must not land on the shown path.
-    asked = message_accept(
-        cat=whiskers, text="one", client_id=uuid.uuid4(), conversation_id=None
-    ).message
-    message_accept(
-        cat=whiskers,
-        text="uno",
-        client_id=uuid.uuid4(),
-        conversation_id=asked.conversation_id,
-        edit_of=asked.pk,
-    )
-    two = message_accept(
-        cat=whiskers, text="two", client_id=uuid.uuid4(), conversation_id=asked.conversation_id
-    ).message
+    asked = send(whiskers, "one")
+    send(whiskers, "uno", asked.conversation_id, edit_of=asked.pk)
+    two = send(whiskers, "two", asked.conversation_id)
     reply_keep(cat=whiskers, message_id=asked.pk)
 
     with pytest.raises(ChatInputError) as refused:
@@ -610,17 +554,9 @@ async def test_the_conversation_is_free_when_chat_done_arrives(alice: Any, whisk
 
 
 def test_searching_conversations_finds_the_edited_text_not_the_old(whiskers: Cat) -> None:
-    asked = message_accept(
-        cat=whiskers, text="My favourite fish is tuna", client_id=uuid.uuid4(), conversation_id=None
-    ).message
+    asked = send(whiskers, "My favourite fish is tuna")
     async_to_sync(learning.drain)()
-    message_accept(
-        cat=whiskers,
-        text="My favourite fish is salmon",
-        client_id=uuid.uuid4(),
-        conversation_id=None,
-        edit_of=asked.pk,
-    )
+    send(whiskers, "My favourite fish is salmon", edit_of=asked.pk)
     async_to_sync(learning.drain)()
 
     # By meaning the conversation may still answer "tuna" (salmon is a fish), but through what

@@ -27,6 +27,7 @@ from cats.tests.test_versions import (  # noqa: F401 - the autouse fixture
     _no_reply_outlives_its_test,
     edit_frame,
     say,
+    send,
     shown,
 )
 from memories import learning
@@ -74,12 +75,6 @@ def path_problem(conversation_id: int) -> str | None:
                 )
         previous = message
     return None
-
-
-def send(cat: Cat, text: str, conversation_id: int | None = None, **kw: Any) -> Message:
-    return message_accept(
-        cat=cat, text=text, client_id=uuid.uuid4(), conversation_id=conversation_id, **kw
-    ).message
 
 
 def active_facts(cat: Cat) -> list[str]:
