@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from asgiref.sync import SyncToAsync
+from channels.layers import channel_layers
 from django.core.cache import cache
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
@@ -52,6 +53,17 @@ def _close_worker_thread_connections() -> Iterator[None]:
     # connection (CONN_MAX_AGE) would otherwise keep the test database busy at teardown.
     yield
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
+def _a_channel_layer_per_test() -> Iterator[None]:
+    # Each async test runs on an event loop of its own, and a channels_redis layer receives on
+    # one: a message received near a test's end leaves a cleaning task that holds a lock of the
+    # layer until it finishes, and if the test's loop closes first the lock stays taken, bound
+    # to that dead loop, so every later test's realtime hub fails to receive. A layer per test
+    # (as in production, one per process and loop) keeps one test's end out of the next.
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)
